@@ -1,0 +1,213 @@
+//! `earmark bench`: posts N two-posting entries through the ledger in batches, and inserts the very
+//! same rows (one entry row, two posting rows each) with plain multi-row INSERTs into a fresh database
+//! of the same schema: the physical limit. The ratio shows what the ledger's own work costs.
+
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use sqlx::AssertSqlSafe;
+
+use earmark::ledger::{AccountKind, AccountRef, NewEntry, Posting};
+use earmark::money::Fen;
+use earmark::store::{values_sql, BatchMode, Store, PARAMS_PER_STATEMENT_MAX};
+
+use super::commands::Failure;
+use super::BenchArgs;
+
+pub async fn run(args: &BenchArgs) -> Result<(), Failure> {
+    if args.entries == 0 || args.batch == 0 {
+        return Err(Failure::refused("refused: --entries and --batch must be at least 1"));
+    }
+    println!(
+        "earmark bench: {} entries of two postings, {} per transaction; {} cores",
+        args.entries,
+        args.batch,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!(
+        "{:<10} {:>14} {:>16} {:>8} {:>16} {:>16}",
+        "database", "ledger e/s", "raw insert e/s", "ratio", "ledger peak MiB", "raw peak MiB"
+    );
+    let dir = tempdir()?;
+    if !args.no_sqlite {
+        let ledger_url = dir.join("bench-ledger.db").display().to_string();
+        let raw_url = dir.join("bench-raw.db").display().to_string();
+        measure("sqlite", &ledger_url, &raw_url, args).await?;
+    }
+    if let Some(server) = &args.postgres {
+        let ledger_url = fresh_pg_database(server, "earmark_bench_ledger").await?;
+        let raw_url = fresh_pg_database(server, "earmark_bench_raw").await?;
+        measure("postgres", &ledger_url, &raw_url, args).await?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+async fn measure(name: &str, ledger_url: &str, raw_url: &str, args: &BenchArgs) -> Result<(), Failure> {
+    let trouble = |e: earmark::store::StoreError| Failure::trouble(format!("error: {e}"));
+    let counties = {
+        let store = Store::open(ledger_url).await.map_err(trouble)?;
+        store.init().await.map_err(trouble)?;
+        let counties: Vec<String> = store.regions().await.map_err(trouble)?.counties().map(|r| r.code.clone()).collect();
+        store.close().await;
+        counties
+    };
+    // Ledger: validation, idempotency, scope, balances, overdraft rule, hash chain, batched writes.
+    reset_peak_memory();
+    let store = Store::open(ledger_url).await.map_err(trouble)?;
+    let started = Instant::now();
+    let mut posted = 0;
+    while posted < args.entries {
+        let n = args.batch.min(args.entries - posted);
+        let batch: Vec<NewEntry> = (posted..posted + n).map(|i| bench_entry(i, &counties)).collect();
+        store.post(&batch, BatchMode::AllOrNothing).await.map_err(trouble)?;
+        posted += n;
+    }
+    let ledger_seconds = started.elapsed().as_secs_f64();
+    let ledger_peak = peak_memory_mib();
+    store.close().await;
+
+    // Raw: the same rows, inserted with no ledger logic at all.
+    let raw = Store::open(raw_url).await.map_err(trouble)?;
+    reset_peak_memory();
+    let started = Instant::now();
+    raw_insert(&raw, args.entries, args.batch, &counties).await.map_err(trouble)?;
+    let raw_seconds = started.elapsed().as_secs_f64();
+    let raw_peak = peak_memory_mib();
+    raw.close().await;
+
+    let ledger_rate = args.entries as f64 / ledger_seconds;
+    let raw_rate = args.entries as f64 / raw_seconds;
+    println!(
+        "{:<10} {:>14.0} {:>16.0} {:>8.2} {:>16} {:>16}",
+        name,
+        ledger_rate,
+        raw_rate,
+        ledger_rate / raw_rate,
+        ledger_peak.map(|m| m.to_string()).unwrap_or_else(|| "?".into()),
+        raw_peak.map(|m| m.to_string()).unwrap_or_else(|| "?".into()),
+    );
+    Ok(())
+}
+
+fn bench_entry(i: usize, counties: &[String]) -> NewEntry {
+    let county = &counties[i % counties.len()];
+    let date = NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date") + chrono::Duration::days((i % 365) as i64);
+    let amount = Fen(90_000 + (i % 1000) as i64);
+    NewEntry::normal(
+        format!("bench-{i}"),
+        date,
+        county.clone(),
+        "MBDK",
+        "下达",
+        vec![
+            Posting {
+                account: AccountRef::new(county.clone(), AccountKind::Held),
+                amount,
+            },
+            Posting {
+                account: AccountRef::new("440000", AccountKind::Budget),
+                amount: Fen(-amount.get()),
+            },
+        ],
+    )
+}
+
+async fn raw_insert(store: &Store, entries: usize, batch: usize, counties: &[String]) -> Result<(), earmark::store::StoreError> {
+    let pool = store.pool();
+    let mut done = 0;
+    let hash = vec![0u8; 32];
+    while done < entries {
+        let n = batch.min(entries - done);
+        let mut tx = pool.begin().await?;
+        let rows: Vec<usize> = (done..done + n).collect();
+        for chunk in rows.chunks(PARAMS_PER_STATEMENT_MAX / 11) {
+            let sql = values_sql(
+                "INSERT INTO entries (county_code, seq, idem_key, program, entry_date, kind, refers_seq, \
+                 memo, created_at, content_hash, chain_hash) VALUES ",
+                chunk.len(),
+                11,
+                "",
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for &i in chunk {
+                q = q
+                    .bind(counties[i % counties.len()].clone())
+                    .bind(i as i64 + 1)
+                    .bind(format!("bench-{i}"))
+                    .bind("MBDK")
+                    .bind("2025-01-01")
+                    .bind("normal")
+                    .bind(None::<i64>)
+                    .bind("下达")
+                    .bind("2025-01-01T00:00:00Z")
+                    .bind(hash.clone())
+                    .bind(hash.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let legs: Vec<(usize, i64)> = rows.iter().flat_map(|&i| [(i, 0), (i, 1)]).collect();
+        for chunk in legs.chunks(PARAMS_PER_STATEMENT_MAX / 7) {
+            let sql = values_sql(
+                "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending) VALUES ",
+                chunk.len(),
+                7,
+                "",
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for &(i, leg) in chunk {
+                q = q
+                    .bind(counties[i % counties.len()].clone())
+                    .bind(i as i64 + 1)
+                    .bind(leg)
+                    .bind((i % counties.len()) as i64 * 2 + leg)
+                    .bind(if leg == 0 { 90_000_i64 } else { -90_000 })
+                    .bind("2025-01-01")
+                    .bind(0_i64);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        done += n;
+    }
+    Ok(())
+}
+
+fn tempdir() -> Result<std::path::PathBuf, Failure> {
+    let dir = std::env::temp_dir().join(format!("earmark-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::trouble(format!("error: {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// Makes (or remakes) a database on the server and returns its URL.
+async fn fresh_pg_database(server: &str, name: &str) -> Result<String, Failure> {
+    sqlx::any::install_default_drivers();
+    let trouble = |e: sqlx::Error| Failure::trouble(format!("error: PostgreSQL at {server}: {e}"));
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(server).await.map_err(trouble)?;
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut conn)
+        .await
+        .map_err(trouble)?;
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .map_err(trouble)?;
+    let base = server.trim_end_matches('/');
+    let base = match base.rfind('/') {
+        Some(p) if p > "postgres://".len() => &base[..p],
+        _ => base,
+    };
+    Ok(format!("{base}/{name}"))
+}
+
+/// Resets the kernel's peak-RSS mark for this process, so each phase reports its own peak.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}

@@ -1,0 +1,222 @@
+//! Command-line front end (clap). Each subcommand is a thin call into the library; errors print once,
+//! on one line each, and map to an exit code: 0 done, 1 refused (bad input or a failed check),
+//! 2 wrong usage, 3 database or file trouble.
+
+mod bench;
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use earmark::input::Encoding;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "earmark",
+    version,
+    about = "专项资金台账 earmark: a double-entry ledger for earmarked subsidy funds, province to person",
+    long_about = "earmark keeps the books of earmarked subsidy funds (专项资金) from the province's, city's and \
+county's budget shares through county finance and the disbursing units to each person's bank account. \
+Every entry balances, stays inside one program (专款专用) and one county, and is never edited: \
+corrections are reversals.\n\nStart with `earmark init`, then `earmark import units FILE` and `earmark post FILE`.",
+    after_help = "Amounts are in yuan (元) with at most two decimals. Dates are YYYY-MM-DD.\n\
+Exit codes: 0 done; 1 refused (bad input, failed check); 2 wrong usage; 3 database or file trouble."
+)]
+pub struct Cli {
+    /// The ledger database: a SQLite file path, or a postgres:// URL
+    #[arg(long, global = true, env = "EARMARK_DB", default_value = "earmark.db")]
+    pub db: String,
+
+    /// Print more about what is done (twice for debug detail)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// 初始化: create the ledger and load the built-in regions, calendar and programs
+    Init,
+    /// 导入: load reference data or disbursing units from a file
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// 记账: post the entries of a CSV file (entry_key,date,county_code,program,account,amount,memo)
+    Post(PostArgs),
+    /// 两阶段: post or void a pending entry (a payout line waiting for the bank)
+    #[command(subcommand)]
+    Pending(PendingCommand),
+    /// 冲销: reverse a posted entry with a new entry that negates it
+    Reverse(ReverseArgs),
+    /// 余额: list account balances
+    Balances(BalancesArgs),
+    /// 核对: prove the books consistent (balanced, single-program, balances equal postings, no overdraft)
+    Check,
+    /// 验证: recompute every county's hash chain and name the first altered entry
+    Verify,
+    /// 导出: write the ledger as an hledger journal
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// 性能: measure posting throughput against the database's raw insert rate
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Administrative divisions: code,name,level,parent_code (another province, or new divisions)
+    Regions(FileArgs),
+    /// Working-day calendar: date,kind,name (kind: holiday = weekday off, workday = weekend worked)
+    Calendar(FileArgs),
+    /// Disbursing units (发放单位): unit_code,name,county_code,township_code,kind
+    Units(FileArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FileArgs {
+    /// The CSV file
+    pub file: PathBuf,
+    /// How the file's text is encoded
+    #[arg(long, value_enum, default_value_t = Encoding::Auto)]
+    pub encoding: Encoding,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PostArgs {
+    /// The CSV file, one row per posting; amounts in yuan, debit positive, credit negative
+    pub file: PathBuf,
+    /// Post the good entries and write the bad rows, with an `error` column, to --rejects
+    #[arg(long)]
+    pub partial: bool,
+    /// Where --partial writes the refused rows [default: FILE.rejected.csv]
+    #[arg(long, requires = "partial")]
+    pub rejects: Option<PathBuf>,
+    /// Post every entry as pending (two-phase): credits to held accounts are reserved until posted or voided
+    #[arg(long)]
+    pub pending: bool,
+    /// How the file's text is encoded
+    #[arg(long, value_enum, default_value_t = Encoding::Auto)]
+    pub encoding: Encoding,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PendingCommand {
+    /// Let a pending entry take effect (the bank paid the line)
+    Post(ResolveArgs),
+    /// Cancel a pending entry and release its reservation (the bank refused the line)
+    Void(ResolveArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ResolveArgs {
+    /// The key of the pending entry
+    pub entry_key: String,
+    /// The business date of the resolution [default: today]
+    #[arg(long)]
+    pub date: Option<chrono::NaiveDate>,
+    /// The new entry's own key [default: post:KEY or void:KEY]
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Why (kept as the new entry's memo)
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReverseArgs {
+    /// The key of the entry to reverse
+    pub entry_key: String,
+    /// Why it is reversed (required: an auditor will ask)
+    #[arg(long)]
+    pub reason: String,
+    /// The business date of the reversal [default: today]
+    #[arg(long)]
+    pub date: Option<chrono::NaiveDate>,
+    /// The reversal's own key [default: reverse:KEY]
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BalancesArgs {
+    /// Only this county (6-digit code)
+    #[arg(long)]
+    pub county: Option<String>,
+    /// Only this program (e.g. MBDK)
+    #[arg(long)]
+    pub program: Option<String>,
+    /// Balances as of the end of this day (YYYY-MM-DD)
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Also list accounts whose balance is zero
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// The whole ledger as an hledger journal (hledger -f FILE balance shows the same balances)
+    Ledger {
+        /// Where to write the journal
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// How many two-posting entries to post
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: usize,
+    /// Entries per batch (one transaction each)
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+    /// PostgreSQL server to measure as well (a fresh database is made on it), e.g. postgres://postgres@127.0.0.1:5432
+    #[arg(long, env = "EARMARK_BENCH_PG")]
+    pub postgres: Option<String>,
+    /// Skip SQLite
+    #[arg(long)]
+    pub no_sqlite: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EARMARK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("{}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

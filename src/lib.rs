@@ -1,0 +1,16 @@
+//! earmark: a double-entry ledger for earmarked public funds (专项资金), following China's education
+//! subsidies from the province's, city's and county's budget shares down to each person's bank account.
+//!
+//! Data flows one way: input (file, CLI) → domain command → ledger entry → store → reports.
+//! The domain modules (`money`, `calendar`, `id_number`, `region`, `ledger`) know nothing of SQL.
+
+pub mod calendar;
+pub mod id_number;
+pub mod input;
+pub mod ledger;
+pub mod money;
+pub mod reference;
+pub mod region;
+pub mod store;
+
+pub use money::Fen;

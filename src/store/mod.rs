@@ -1,0 +1,556 @@
+//! The store: one `Store` over SQLite (the embedded default) and PostgreSQL, through sqlx's `Any`
+//! driver so that both run the very same statements. It knows nothing of HTTP or the CLI.
+//!
+//! Portable SQL only: `$N` placeholders (sqlx's SQLite driver reads them by number), BIGINT fen,
+//! ISO-text dates, `CAST(SUM(..) AS BIGINT)` so PostgreSQL does not answer NUMERIC.
+
+mod post;
+mod query;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+use crate::calendar::{DayKind, WorkCalendar};
+use crate::ledger::{AccountKey, LedgerError};
+use crate::region::{Level, Region, RegionTable};
+
+pub use post::{BatchMode, Outcome};
+pub use query::{BalanceFilter, BalanceRow, CheckReport, VerifyReport};
+
+/// Statement parameters per multi-row INSERT stay under both databases' limits
+/// (SQLite 32,766; PostgreSQL 65,535) with room to spare.
+pub const PARAMS_PER_STATEMENT_MAX: usize = 8_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Ledger(#[from] LedgerError),
+    #[error("entry {index} of the batch was refused: {error}")]
+    Refused { index: usize, error: LedgerError },
+    #[error("the database at {url} is not initialised: run `earmark init` first")]
+    NotInitialised { url: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A disbursing unit (发放单位) as registered by `earmark import units`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Unit {
+    pub code: String,
+    pub name: String,
+    pub county: String,
+    pub township: Option<String>,
+    pub kind: String,
+}
+
+/// A person as an account owner: the roster registers them; the ledger needs the county.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonOwner {
+    pub id_number: String,
+    pub name: String,
+    pub county: String,
+}
+
+#[derive(Default)]
+struct Cache {
+    regions: Option<Arc<RegionTable>>,
+    programs: HashSet<String>,
+    units: HashMap<String, String>,
+    accounts: HashMap<AccountKey, i64>,
+}
+
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+    cache: Mutex<Cache>,
+}
+
+/// What `init` loaded.
+#[derive(Debug, Default)]
+pub struct InitReport {
+    pub regions_added: usize,
+    pub calendar_days_added: usize,
+    pub programs_added: usize,
+}
+
+/// Turns what a user typed after `--db` into a URL: a bare path means a SQLite file.
+pub fn database_url(spec: &str) -> String {
+    if spec.starts_with("postgres://")
+        || spec.starts_with("postgresql://")
+        || spec.starts_with("sqlite:")
+    {
+        spec.to_string()
+    } else {
+        format!("sqlite://{spec}")
+    }
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and brings the schema up to date.
+    pub async fn open(spec: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = database_url(spec);
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let connect_url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.clone(),
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 8,
+            })
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; NORMAL is durable at each
+                        // checkpoint and is what WAL is designed for; a writer waits, not fails.
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
+                             PRAGMA cache_size = -65536;",
+                        )
+                        .execute(conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(&connect_url).await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store {
+            pool,
+            backend,
+            url: redact(&url),
+            cache: Mutex::new(Cache::default()),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so two
+    /// writers queue instead of failing halfway when one upgrades from reading.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Loads the built-in reference data: Guangdong's regions, China's calendar, the built-in programs.
+    /// Running it again adds nothing twice.
+    pub async fn init(&self) -> Result<InitReport, StoreError> {
+        let mut report = InitReport::default();
+        let known = self.regions().await?;
+        if known.get("440000").is_none() {
+            let table = RegionTable::from_csv(
+                crate::reference::REGIONS_CSV.as_bytes(),
+                "guangdong_regions.csv (built in)",
+                &known,
+            )
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            report.regions_added = self.add_regions(table).await?;
+        }
+        let calendar = WorkCalendar::from_csv(
+            crate::reference::CALENDAR_CSV.as_bytes(),
+            "cn_calendar.csv (built in)",
+        )
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        report.calendar_days_added = self.add_calendar(&calendar).await?;
+        let mut tx = self.begin_write().await?;
+        for (code, name) in crate::reference::PROGRAMS {
+            let done = sqlx::query(
+                "INSERT INTO programs (code, name) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING",
+            )
+            .bind(code)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+            report.programs_added += done.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        self.forget_reference();
+        Ok(report)
+    }
+
+    /// Whether `init` has run on this database.
+    pub async fn is_initialised(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM regions").fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>(0)? > 0)
+    }
+
+    pub async fn require_initialised(&self) -> Result<(), StoreError> {
+        if self.is_initialised().await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotInitialised {
+                url: self.url.clone(),
+            })
+        }
+    }
+
+    /// Adds regions (checked against those already loaded) and opens a hash chain per new county.
+    pub async fn add_regions(&self, table: RegionTable) -> Result<usize, StoreError> {
+        let mut all = (*self.regions().await?).clone();
+        let new_codes: Vec<String> = table.iter().map(|r| r.code.clone()).collect();
+        all.merge(table);
+        let rows: Vec<&Region> = new_codes.iter().filter_map(|c| all.get(c)).collect();
+        let mut tx = self.begin_write().await?;
+        for chunk in rows.chunks(PARAMS_PER_STATEMENT_MAX / 5) {
+            let sql = values_sql(
+                "INSERT INTO regions (code, name, level, parent_code, county_role) VALUES ",
+                chunk.len(),
+                5,
+                "",
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for region in chunk {
+                query = query
+                    .bind(region.code.clone())
+                    .bind(region.name.clone())
+                    .bind(region.level.code())
+                    .bind(region.parent.clone())
+                    .bind(i64::from(region.county_role));
+            }
+            query.execute(&mut *tx).await?;
+        }
+        // A city that gained counties no longer keeps county books of its own; recompute all roles.
+        for region in all.iter() {
+            sqlx::query("UPDATE regions SET county_role = $1 WHERE code = $2 AND county_role <> $1")
+                .bind(i64::from(region.county_role))
+                .bind(region.code.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for region in all.counties() {
+            sqlx::query(
+                "INSERT INTO chain_heads (county_code, seq, chain_hash) VALUES ($1, 0, $2) \
+                 ON CONFLICT (county_code) DO NOTHING",
+            )
+            .bind(region.code.clone())
+            .bind(crate::ledger::hash::GENESIS.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.forget_reference();
+        Ok(rows.len())
+    }
+
+    /// Adds calendar days; a day already known with the same kind is skipped, another kind refused.
+    pub async fn add_calendar(&self, calendar: &WorkCalendar) -> Result<usize, StoreError> {
+        let mut known = self.calendar().await?;
+        known
+            .merge(calendar.clone())
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut tx = self.begin_write().await?;
+        let mut added = 0;
+        for (day, kind, name) in calendar.special_days() {
+            let kind = match kind {
+                DayKind::Holiday => "holiday",
+                DayKind::Workday => "workday",
+            };
+            let done = sqlx::query(
+                "INSERT INTO calendar_days (day, kind, name) VALUES ($1, $2, $3) ON CONFLICT (day) DO NOTHING",
+            )
+            .bind(day.to_string())
+            .bind(kind)
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await?;
+            added += done.rows_affected() as usize;
+        }
+        for year in calendar.years() {
+            sqlx::query("INSERT INTO calendar_years (year) VALUES ($1) ON CONFLICT (year) DO NOTHING")
+                .bind(i64::from(year))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// The working-day calendar as stored.
+    pub async fn calendar(&self) -> Result<WorkCalendar, StoreError> {
+        let mut csv = String::from("date,kind,name\n");
+        let rows = sqlx::query("SELECT day, kind, name FROM calendar_days ORDER BY day")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let name: String = row.try_get(2)?;
+            csv.push_str(&format!(
+                "{},{},\"{}\"\n",
+                row.try_get::<String, _>(0)?,
+                row.try_get::<String, _>(1)?,
+                name.replace('"', "\"\"")
+            ));
+        }
+        let mut calendar = WorkCalendar::from_csv(csv.as_bytes(), "calendar_days (database)")
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let years = sqlx::query("SELECT year FROM calendar_years")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in years {
+            calendar.add_covered_year(row.try_get::<i64, _>(0)? as i32);
+        }
+        Ok(calendar)
+    }
+
+    /// All regions, cached until reference data changes.
+    pub async fn regions(&self) -> Result<Arc<RegionTable>, StoreError> {
+        if let Some(table) = self.cache.lock().expect("cache lock").regions.clone() {
+            return Ok(table);
+        }
+        let rows = sqlx::query("SELECT code, name, level, parent_code FROM regions")
+            .fetch_all(&self.pool)
+            .await?;
+        let regions = rows
+            .iter()
+            .map(|row| -> Result<Region, StoreError> {
+                let level: String = row.try_get(2)?;
+                Ok(Region {
+                    code: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    level: Level::parse(&level)
+                        .ok_or_else(|| StoreError::Invalid(format!("stored level {level} is unknown")))?,
+                    parent: row.try_get(3)?,
+                    county_role: false,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let table = Arc::new(RegionTable::from_regions(regions));
+        self.cache.lock().expect("cache lock").regions = Some(table.clone());
+        Ok(table)
+    }
+
+    fn forget_reference(&self) {
+        let mut cache = self.cache.lock().expect("cache lock");
+        cache.regions = None;
+        cache.programs.clear();
+    }
+
+    pub async fn programs(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT code, name FROM programs ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    pub async fn add_program(&self, code: &str, name: &str, definition: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO programs (code, name, definition) VALUES ($1, $2, $3) \
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, definition = excluded.definition",
+        )
+        .bind(code.to_string())
+        .bind(name.to_string())
+        .bind(definition.to_string())
+        .execute(&self.pool)
+        .await?;
+        self.forget_reference();
+        Ok(())
+    }
+
+    /// Registers disbursing units; a unit's code must not be a region code, and its county must keep
+    /// county books. Re-registering the same unit with the same data is a no-op.
+    pub async fn register_units(&self, units: &[Unit]) -> Result<usize, StoreError> {
+        let regions = self.regions().await?;
+        for unit in units {
+            if regions.get(&unit.code).is_some() {
+                return Err(StoreError::Invalid(format!(
+                    "unit code {} is a region code: a unit needs a code of its own",
+                    unit.code
+                )));
+            }
+            if !regions.get(&unit.county).is_some_and(|r| r.county_role) {
+                return Err(StoreError::Invalid(format!(
+                    "unit {}: {} is not a county (or a city without districts)",
+                    unit.code, unit.county
+                )));
+            }
+        }
+        let mut tx = self.begin_write().await?;
+        let mut added = 0;
+        for unit in units {
+            let existing = sqlx::query("SELECT county_code FROM units WHERE code = $1")
+                .bind(unit.code.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = existing {
+                let county: String = row.try_get(0)?;
+                if county != unit.county {
+                    return Err(StoreError::Invalid(format!(
+                        "unit {} is already registered in county {county}, not {}",
+                        unit.code, unit.county
+                    )));
+                }
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO units (code, name, county_code, township_code, kind) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(unit.code.clone())
+            .bind(unit.name.clone())
+            .bind(unit.county.clone())
+            .bind(unit.township.clone())
+            .bind(unit.kind.clone())
+            .execute(&mut *tx)
+            .await?;
+            added += 1;
+        }
+        tx.commit().await?;
+        let mut cache = self.cache.lock().expect("cache lock");
+        for unit in units {
+            cache.units.insert(unit.code.clone(), unit.county.clone());
+        }
+        Ok(added)
+    }
+
+    /// Registers persons as account owners in their county (the roster calls this).
+    pub async fn register_persons(&self, persons: &[PersonOwner]) -> Result<usize, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut added = 0;
+        for chunk in persons.chunks(PARAMS_PER_STATEMENT_MAX / 3) {
+            let sql = values_sql(
+                "INSERT INTO persons (id_number, name, county_code) VALUES ",
+                chunk.len(),
+                3,
+                " ON CONFLICT (id_number) DO NOTHING",
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for person in chunk {
+                query = query
+                    .bind(person.id_number.clone())
+                    .bind(person.name.clone())
+                    .bind(person.county.clone());
+            }
+            added += query.execute(&mut *tx).await?.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    pub async fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT code, name, county_code, township_code, kind FROM units ORDER BY code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(unit_from_row).collect()
+    }
+}
+
+fn unit_from_row(row: &AnyRow) -> Result<Unit, StoreError> {
+    Ok(Unit {
+        code: row.try_get(0)?,
+        name: row.try_get(1)?,
+        county: row.try_get(2)?,
+        township: row.try_get(3)?,
+        kind: row.try_get(4)?,
+    })
+}
+
+/// `prefix` followed by `rows` groups of `columns` numbered placeholders, then `suffix`.
+pub fn values_sql(prefix: &str, rows: usize, columns: usize, suffix: &str) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * columns * 6 + suffix.len());
+    sql.push_str(prefix);
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(suffix);
+    sql
+}
+
+/// `$first, $first+1, ...` for an IN list of `count` items.
+pub fn in_list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A URL fit to print: a password, if any, is hidden.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_path_is_a_sqlite_file() {
+        assert_eq!(database_url("ledger.db"), "sqlite://ledger.db");
+        assert_eq!(database_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn placeholders_are_numbered_across_rows() {
+        assert_eq!(values_sql("V ", 2, 2, ";"), "V ($1,$2),($3,$4);");
+        assert_eq!(in_list(3, 2), "$3,$4");
+    }
+}

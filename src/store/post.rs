@@ -1,0 +1,983 @@
+//! The posting engine: validates a batch of entries against the stored ledger and writes it in one
+//! transaction with multi-row statements. Everything is decided in memory first (idempotency,
+//! references, owners, overdrafts, sequence numbers, hashes), then written; a refusal writes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{in_list, values_sql, Backend, Store, StoreError, PARAMS_PER_STATEMENT_MAX};
+use crate::ledger::hash::{self, EntryContent, Hash};
+use crate::ledger::{self, AccountKey, AccountKind, Balance, EntryKind, LedgerError, NewEntry};
+use crate::money::Fen;
+use crate::region::Level;
+
+/// What to do when an entry of a batch is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchMode {
+    /// Refuse the whole batch: nothing is written.
+    AllOrNothing,
+    /// Post the good entries; report the refused ones in their outcome.
+    SkipRefused,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Posted { county: String, seq: i64 },
+    /// The same key with the same content was posted before: nothing was written.
+    AlreadyPosted { county: String, seq: i64 },
+    Refused(LedgerError),
+}
+
+/// A stored entry as the engine needs it to judge a new one.
+#[derive(Clone, Debug)]
+struct Stored {
+    county: String,
+    seq: i64,
+    kind: EntryKind,
+    program: String,
+    content_hash: Hash,
+}
+
+/// An entry that a post, void or reversal acts on, with its postings.
+#[derive(Clone, Debug)]
+struct Target {
+    key: String,
+    county: String,
+    seq: i64,
+    kind: EntryKind,
+    program: String,
+    postings: Vec<(String, AccountKind, Fen)>,
+}
+
+/// An entry of the batch, its county, program and postings settled.
+struct Settled {
+    county: String,
+    program: String,
+    postings: Vec<(String, AccountKind, Fen)>,
+    /// Whether it acts on an earlier entry (post, void, reversal).
+    has_target: bool,
+}
+
+struct Head {
+    seq: i64,
+    hash: Hash,
+}
+
+struct EntryRow {
+    county: String,
+    seq: i64,
+    key: String,
+    program: String,
+    date: String,
+    kind: EntryKind,
+    refers_seq: Option<i64>,
+    memo: String,
+    content_hash: Hash,
+    chain_hash: Hash,
+}
+
+struct PostingRow {
+    county: String,
+    seq: i64,
+    leg: i64,
+    account: i64,
+    amount: Fen,
+    date: String,
+    pending: bool,
+}
+
+impl Store {
+    /// Posts one entry, all or nothing.
+    pub async fn post_one(&self, entry: NewEntry) -> Result<Outcome, StoreError> {
+        let mut outcomes = self.post(&[entry], BatchMode::AllOrNothing).await?;
+        Ok(outcomes.remove(0))
+    }
+
+    /// Posts a batch in one transaction. In `AllOrNothing` mode the first refused entry refuses the
+    /// batch (`StoreError::Refused`) and nothing is written.
+    pub async fn post(&self, entries: &[NewEntry], mode: BatchMode) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; entries.len()];
+        let refuse = |outcomes: &mut Vec<Option<Outcome>>, index: usize, error: LedgerError| match mode {
+            BatchMode::AllOrNothing => Err(StoreError::Refused { index, error }),
+            BatchMode::SkipRefused => {
+                outcomes[index] = Some(Outcome::Refused(error));
+                Ok(())
+            }
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            if let Err(error) = entry.validate() {
+                refuse(&mut outcomes, index, error)?;
+            }
+        }
+        let regions = self.regions().await?;
+        let programs = self.known_programs().await?;
+        let mut tx = self.begin_write().await?;
+
+        // What the database already holds: the batch's own keys and the keys it refers to.
+        let mut wanted: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+        wanted.extend(entries.iter().filter_map(|e| e.refers_to.as_deref()));
+        let stored = fetch_stored(&mut tx, &wanted).await?;
+        let referred: Vec<&Stored> = entries
+            .iter()
+            .filter_map(|e| e.refers_to.as_deref())
+            .filter_map(|k| stored.get(k))
+            .collect();
+        let mut targets = fetch_targets(&mut tx, &stored, &referred).await?;
+        let (mut resolved, mut reversed) = fetch_resolutions(&mut tx, &referred).await?;
+
+        // Settle each entry's county, program and postings (copied from what it refers to).
+        let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
+        let mut settled: Vec<Option<Settled>> = Vec::with_capacity(entries.len());
+        for (index, entry) in entries.iter().enumerate() {
+            let result = if outcomes[index].is_some() {
+                None
+            } else {
+                match settle(entry, index, &first_in_batch, &settled, &targets) {
+                    Ok(s) => Some(s),
+                    Err(error) => {
+                        refuse(&mut outcomes, index, error)?;
+                        None
+                    }
+                }
+            };
+            first_in_batch.entry(entry.key.as_str()).or_insert(index);
+            settled.push(result);
+        }
+
+        // Check counties, programs and owners; collect the accounts the batch touches.
+        let owners = self.owner_counties(&mut tx, &settled).await?;
+        let mut account_keys: HashSet<AccountKey> = HashSet::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let Some(s) = &settled[index] else { continue };
+            if let Err(error) = check_scope(entry, s, &regions, &programs, &owners) {
+                refuse(&mut outcomes, index, error)?;
+                settled[index] = None;
+                continue;
+            }
+            for (owner, kind, _) in &s.postings {
+                account_keys.insert(account_key(s, owner, *kind));
+            }
+        }
+        let account_ids = self.account_ids(&mut tx, account_keys).await?;
+        let mut balances = fetch_balances(&mut tx, account_ids.values().copied()).await?;
+        let counties: Vec<String> = {
+            let set: HashSet<&str> = settled.iter().flatten().map(|s| s.county.as_str()).collect();
+            let mut v: Vec<String> = set.into_iter().map(str::to_string).collect();
+            v.sort();
+            v
+        };
+        let mut heads = self.lock_heads(&mut tx, &counties).await?;
+
+        // Judge and apply each entry in order.
+        let created_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let mut entry_rows: Vec<EntryRow> = Vec::new();
+        let mut posting_rows: Vec<PostingRow> = Vec::new();
+        let mut posted_in_batch: HashMap<&str, (String, i64, Hash)> = HashMap::new();
+        let mut touched: HashSet<i64> = HashSet::new();
+        let describe = |id: &i64| {
+            account_ids
+                .iter()
+                .find(|(_, v)| *v == id)
+                .map(|(k, _)| format!("{}:{} (county {}, {})", k.owner, k.kind, k.county, k.program))
+                .unwrap_or_else(|| format!("account #{id}"))
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            let Some(s) = settled[index].take() else { continue };
+            // Stored targets were fetched; targets posted earlier in this batch were added as posted.
+            let target: Option<Target> = entry
+                .refers_to
+                .as_deref()
+                .and_then(|k| targets.get(k))
+                .cloned();
+            if s.has_target && target.is_none() {
+                let target_key = entry.refers_to.clone().unwrap_or_default();
+                refuse(
+                    &mut outcomes,
+                    index,
+                    LedgerError::ReferenceInvalid {
+                        key: entry.key.clone(),
+                        target: target_key,
+                        reason: "was refused earlier in this batch".into(),
+                    },
+                )?;
+                continue;
+            }
+            let date = entry.date.format("%Y-%m-%d").to_string();
+            let content = hash::content_hash(&EntryContent {
+                key: &entry.key,
+                date: &date,
+                county: &s.county,
+                program: &s.program,
+                kind: entry.kind.code(),
+                refers_seq: target.as_ref().map(|t| t.seq),
+                memo: &entry.memo,
+                postings: &s
+                    .postings
+                    .iter()
+                    .map(|(o, k, a)| (o.as_str(), *k, *a))
+                    .collect::<Vec<_>>(),
+            });
+            // Idempotency: a key names one entry forever.
+            let earlier = stored
+                .get(entry.key.as_str())
+                .map(|st| (st.county.clone(), st.seq, st.content_hash))
+                .or_else(|| posted_in_batch.get(entry.key.as_str()).cloned());
+            if let Some((county, seq, earlier_hash)) = earlier {
+                if earlier_hash == content {
+                    outcomes[index] = Some(Outcome::AlreadyPosted { county, seq });
+                } else {
+                    refuse(
+                        &mut outcomes,
+                        index,
+                        LedgerError::ExistsWithDifferentContent {
+                            key: entry.key.clone(),
+                        },
+                    )?;
+                }
+                continue;
+            }
+            // What a post, void or reversal acts on must still be open to it.
+            if let Some(t) = &target {
+                if let Err(error) = check_target(entry, t, &resolved, &reversed) {
+                    refuse(&mut outcomes, index, error)?;
+                    continue;
+                }
+            }
+            let id_of = |owner: &str, kind: AccountKind| -> i64 {
+                account_ids[&account_key(&s, owner, kind)]
+            };
+            let postings: Vec<(i64, AccountKind, Fen)> = s
+                .postings
+                .iter()
+                .map(|(o, k, a)| (id_of(o, *k), *k, *a))
+                .collect();
+            let pending_postings: Vec<(i64, AccountKind, Fen)> = match (&target, entry.kind) {
+                (Some(t), EntryKind::Post | EntryKind::Void) => t
+                    .postings
+                    .iter()
+                    .map(|(o, k, a)| (id_of(o, *k), *k, *a))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if let Err(error) = ledger::apply(
+                entry.kind,
+                &postings,
+                &pending_postings,
+                &mut balances,
+                &entry.key,
+                &describe,
+            ) {
+                refuse(&mut outcomes, index, error)?;
+                continue;
+            }
+            // Accepted: give it the county's next number and link it into the chain.
+            let head = heads.get_mut(&s.county).expect("head locked for every county of the batch");
+            let seq = head.seq + 1;
+            let chain = hash::chain_hash(&head.hash, seq, &created_at, &content);
+            head.seq = seq;
+            head.hash = chain;
+            touched.extend(postings.iter().map(|(id, _, _)| *id));
+            touched.extend(pending_postings.iter().map(|(id, _, _)| *id));
+            let pending = entry.kind == EntryKind::Pending;
+            for (leg, (account, _, amount)) in postings.iter().enumerate() {
+                posting_rows.push(PostingRow {
+                    county: s.county.clone(),
+                    seq,
+                    leg: leg as i64,
+                    account: *account,
+                    amount: *amount,
+                    date: date.clone(),
+                    pending,
+                });
+            }
+            if let Some(t) = &target {
+                let place = (t.county.clone(), t.seq);
+                if entry.kind == EntryKind::Reversal {
+                    reversed.insert(place, entry.key.clone());
+                } else {
+                    resolved.insert(place, (entry.kind, entry.key.clone()));
+                }
+            }
+            if matches!(entry.kind, EntryKind::Normal | EntryKind::Pending | EntryKind::Post) {
+                targets.insert(
+                    entry.key.clone(),
+                    Target {
+                        key: entry.key.clone(),
+                        county: s.county.clone(),
+                        seq,
+                        kind: entry.kind,
+                        program: s.program.clone(),
+                        postings: s.postings.clone(),
+                    },
+                );
+            }
+            posted_in_batch.insert(entry.key.as_str(), (s.county.clone(), seq, content));
+            entry_rows.push(EntryRow {
+                county: s.county.clone(),
+                seq,
+                key: entry.key.clone(),
+                program: s.program.clone(),
+                date,
+                kind: entry.kind,
+                refers_seq: target.as_ref().map(|t| t.seq),
+                memo: entry.memo.clone(),
+                content_hash: content,
+                chain_hash: chain,
+            });
+            outcomes[index] = Some(Outcome::Posted {
+                county: s.county.clone(),
+                seq,
+            });
+        }
+
+        write_entries(&mut tx, &entry_rows, &created_at).await?;
+        write_postings(&mut tx, &posting_rows).await?;
+        write_balances(&mut tx, &balances, &touched).await?;
+        write_heads(&mut tx, &heads).await?;
+        tx.commit().await?;
+        self.remember_accounts(account_ids);
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("every entry has an outcome"))
+            .collect())
+    }
+
+    async fn known_programs(&self) -> Result<HashSet<String>, StoreError> {
+        {
+            let cache = self.cache.lock().expect("cache lock");
+            if !cache.programs.is_empty() {
+                return Ok(cache.programs.clone());
+            }
+        }
+        let programs: HashSet<String> = self.programs().await?.into_iter().map(|(c, _)| c).collect();
+        self.cache.lock().expect("cache lock").programs = programs.clone();
+        Ok(programs)
+    }
+
+    /// The county of every owner that is a unit or a person (regions are checked against the table).
+    async fn owner_counties(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        settled: &[Option<Settled>],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let regions = self.regions().await?;
+        let mut counties: HashMap<String, String> = HashMap::new();
+        let mut unknown: Vec<String> = Vec::new();
+        {
+            let cache = self.cache.lock().expect("cache lock");
+            let mut seen: HashSet<&str> = HashSet::new();
+            for s in settled.iter().flatten() {
+                for (owner, _, _) in &s.postings {
+                    if !seen.insert(owner.as_str()) || regions.get(owner).is_some() {
+                        continue;
+                    }
+                    match cache.units.get(owner) {
+                        Some(county) => {
+                            counties.insert(owner.clone(), county.clone());
+                        }
+                        None => unknown.push(owner.clone()),
+                    }
+                }
+            }
+        }
+        for chunk in unknown.chunks(PARAMS_PER_STATEMENT_MAX) {
+            let list = in_list(1, chunk.len());
+            let sql = format!(
+                "SELECT code, county_code, 1 FROM units WHERE code IN ({list}) \
+                 UNION ALL SELECT id_number, county_code, 0 FROM persons WHERE id_number IN ({list})"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for owner in chunk {
+                query = query.bind(owner.clone());
+            }
+            let rows = query.fetch_all(&mut **tx).await?;
+            let mut cache = self.cache.lock().expect("cache lock");
+            for row in rows {
+                let code: String = row.try_get(0)?;
+                let county: String = row.try_get(1)?;
+                if row.try_get::<i64, _>(2)? == 1 {
+                    cache.units.insert(code.clone(), county.clone());
+                }
+                counties.insert(code, county);
+            }
+        }
+        Ok(counties)
+    }
+
+    /// Account ids for `keys`: from the cache, then the database; missing accounts are opened.
+    async fn account_ids(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        keys: HashSet<AccountKey>,
+    ) -> Result<HashMap<AccountKey, i64>, StoreError> {
+        let mut ids: HashMap<AccountKey, i64> = HashMap::with_capacity(keys.len());
+        let mut missing: Vec<AccountKey> = Vec::new();
+        {
+            let cache = self.cache.lock().expect("cache lock");
+            for key in keys {
+                match cache.accounts.get(&key) {
+                    Some(id) => {
+                        ids.insert(key, *id);
+                    }
+                    None => missing.push(key),
+                }
+            }
+        }
+        for chunk in missing.chunks(PARAMS_PER_STATEMENT_MAX / 4) {
+            let tuples = values_sql("", chunk.len(), 4, "");
+            let sql = format!(
+                "SELECT id, county_code, program, owner, kind FROM accounts \
+                 WHERE (county_code, program, owner, kind) IN (VALUES {tuples})"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for key in chunk {
+                query = query
+                    .bind(key.county.clone())
+                    .bind(key.program.clone())
+                    .bind(key.owner.clone())
+                    .bind(key.kind.code());
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                ids.insert(account_key_from_row(&row, 1)?, row.try_get(0)?);
+            }
+        }
+        let to_open: Vec<AccountKey> = missing.into_iter().filter(|k| !ids.contains_key(k)).collect();
+        for chunk in to_open.chunks(PARAMS_PER_STATEMENT_MAX / 4) {
+            let sql = values_sql(
+                "INSERT INTO accounts (county_code, program, owner, kind) VALUES ",
+                chunk.len(),
+                4,
+                " RETURNING id, county_code, program, owner, kind",
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for key in chunk {
+                query = query
+                    .bind(key.county.clone())
+                    .bind(key.program.clone())
+                    .bind(key.owner.clone())
+                    .bind(key.kind.code());
+            }
+            let mut opened: Vec<i64> = Vec::with_capacity(chunk.len());
+            for row in query.fetch_all(&mut **tx).await? {
+                let id: i64 = row.try_get(0)?;
+                ids.insert(account_key_from_row(&row, 1)?, id);
+                opened.push(id);
+            }
+            let sql = values_sql(
+                "INSERT INTO balances (account_id, balance, reserved) VALUES ",
+                opened.len(),
+                3,
+                "",
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in opened {
+                query = query.bind(id).bind(0_i64).bind(0_i64);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(ids)
+    }
+
+    fn remember_accounts(&self, ids: HashMap<AccountKey, i64>) {
+        let mut cache = self.cache.lock().expect("cache lock");
+        // Bounded: a province has a few million accounts at most; past this we stop caching.
+        const CACHED_ACCOUNTS_MAX: usize = 4_000_000;
+        if cache.accounts.len() + ids.len() <= CACHED_ACCOUNTS_MAX {
+            cache.accounts.extend(ids);
+        }
+    }
+
+    /// Reads (and on PostgreSQL locks, in code order so that writers cannot deadlock) the chain head
+    /// of every county the batch touches. A county's writers queue here: its balances, sequence and
+    /// hash chain change only under this lock. On SQLite, BEGIN IMMEDIATE already serialises writers.
+    async fn lock_heads(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        counties: &[String],
+    ) -> Result<HashMap<String, Head>, StoreError> {
+        let mut heads = HashMap::with_capacity(counties.len());
+        for chunk in counties.chunks(PARAMS_PER_STATEMENT_MAX) {
+            let lock = match self.backend {
+                Backend::Postgres => " ORDER BY county_code FOR UPDATE",
+                Backend::Sqlite => "",
+            };
+            let sql = format!(
+                "SELECT county_code, seq, chain_hash FROM chain_heads WHERE county_code IN ({}){lock}",
+                in_list(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for county in chunk {
+                query = query.bind(county.clone());
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                let bytes: Vec<u8> = row.try_get(2)?;
+                heads.insert(
+                    row.try_get::<String, _>(0)?,
+                    Head {
+                        seq: row.try_get(1)?,
+                        hash: hash::from_bytes(&bytes).ok_or_else(|| {
+                            StoreError::Invalid("a chain head hash is damaged: run `earmark verify`".into())
+                        })?,
+                    },
+                );
+            }
+        }
+        for county in counties {
+            heads.entry(county.clone()).or_insert(Head {
+                seq: 0,
+                hash: hash::GENESIS,
+            });
+        }
+        Ok(heads)
+    }
+}
+
+fn account_key(s: &Settled, owner: &str, kind: AccountKind) -> AccountKey {
+    AccountKey {
+        county: s.county.clone(),
+        program: s.program.clone(),
+        owner: owner.to_string(),
+        kind,
+    }
+}
+
+fn account_key_from_row(row: &sqlx::any::AnyRow, first: usize) -> Result<AccountKey, StoreError> {
+    let kind: String = row.try_get(first + 3)?;
+    Ok(AccountKey {
+        county: row.try_get(first)?,
+        program: row.try_get(first + 1)?,
+        owner: row.try_get(first + 2)?,
+        kind: AccountKind::parse(&kind)
+            .ok_or_else(|| StoreError::Invalid(format!("stored account kind {kind} is unknown")))?,
+    })
+}
+
+/// Settles an entry's county, program and postings: its own, or those of the entry it refers to.
+fn settle(
+    entry: &NewEntry,
+    index: usize,
+    first_in_batch: &HashMap<&str, usize>,
+    settled: &[Option<Settled>],
+    targets: &HashMap<String, Target>,
+) -> Result<Settled, LedgerError> {
+    let Some(target_key) = entry.refers_to.as_deref() else {
+        return Ok(Settled {
+            county: entry.county.clone(),
+            program: entry.program.clone(),
+            postings: entry
+                .postings
+                .iter()
+                .map(|p| (p.account.owner.clone(), p.account.kind, p.amount))
+                .collect(),
+            has_target: false,
+        });
+    };
+    let (county, program, postings) = if let Some(t) = targets.get(target_key) {
+        (t.county.clone(), t.program.clone(), t.postings.clone())
+    } else if let Some(&j) = first_in_batch.get(target_key).filter(|&&j| j < index) {
+        let Some(s) = &settled[j] else {
+            return Err(LedgerError::ReferenceInvalid {
+                key: entry.key.clone(),
+                target: target_key.to_string(),
+                reason: "was refused earlier in this batch".into(),
+            });
+        };
+        (s.county.clone(), s.program.clone(), s.postings.clone())
+    } else {
+        return Err(LedgerError::ReferenceNotFound {
+            key: entry.key.clone(),
+            target: target_key.to_string(),
+        });
+    };
+    // A caller may name the county and program; they must then be the target's.
+    for (given, actual) in [(&entry.county, &county), (&entry.program, &program)] {
+        if !given.is_empty() && given != actual {
+            return Err(LedgerError::ReferenceInvalid {
+                key: entry.key.clone(),
+                target: target_key.to_string(),
+                reason: format!("is in {county} / {program}, not {} / {}", entry.county, entry.program),
+            });
+        }
+    }
+    let postings = match entry.kind {
+        EntryKind::Post => postings,
+        EntryKind::Void => Vec::new(),
+        _ => postings
+            .into_iter()
+            .map(|(o, k, a)| (o, k, Fen(-a.get())))
+            .collect(),
+    };
+    Ok(Settled {
+        county,
+        program,
+        postings,
+        has_target: true,
+    })
+}
+
+/// The county keeps county books, the program exists, and every owner may hold accounts there.
+fn check_scope(
+    entry: &NewEntry,
+    s: &Settled,
+    regions: &crate::region::RegionTable,
+    programs: &HashSet<String>,
+    owners: &HashMap<String, String>,
+) -> Result<(), LedgerError> {
+    if !programs.contains(&s.program) {
+        return Err(LedgerError::UnknownProgram {
+            key: entry.key.clone(),
+            program: s.program.clone(),
+        });
+    }
+    if !regions.get(&s.county).is_some_and(|r| r.county_role) {
+        return Err(LedgerError::UnknownCounty {
+            key: entry.key.clone(),
+            county: s.county.clone(),
+        });
+    }
+    let chain = regions.chain_up(&s.county);
+    for (owner, kind, _) in &s.postings {
+        let refusal = |reason: String| LedgerError::UnknownAccount {
+            key: entry.key.clone(),
+            account: format!("{owner}:{kind}"),
+            county: s.county.clone(),
+            reason,
+        };
+        if let Some(region) = regions.get(owner) {
+            if region.level == Level::Township {
+                return Err(refusal(format!(
+                    "{owner} is a township: a township office pays as a registered unit"
+                )));
+            }
+            if !chain.iter().any(|r| r.code == *owner) {
+                return Err(refusal(format!(
+                    "{} ({owner}) is not this county nor a level above it",
+                    region.name
+                )));
+            }
+        } else {
+            match owners.get(owner) {
+                Some(county) if county == &s.county => {}
+                Some(county) => {
+                    return Err(refusal(format!("{owner} belongs to county {county}")));
+                }
+                None => {
+                    return Err(refusal(format!(
+                        "{owner} is no region, registered unit or person on a roster"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_target(
+    entry: &NewEntry,
+    target: &Target,
+    resolved: &HashMap<(String, i64), (EntryKind, String)>,
+    reversed: &HashMap<(String, i64), String>,
+) -> Result<(), LedgerError> {
+    let invalid = |reason: &str| LedgerError::ReferenceInvalid {
+        key: entry.key.clone(),
+        target: target.key.clone(),
+        reason: reason.to_string(),
+    };
+    let place = (target.county.clone(), target.seq);
+    match entry.kind {
+        EntryKind::Post | EntryKind::Void => {
+            if target.kind != EntryKind::Pending {
+                return Err(invalid("is not a pending entry: only pending entries are posted or voided"));
+            }
+            if let Some((how, by)) = resolved.get(&place) {
+                return Err(LedgerError::AlreadyResolved {
+                    key: entry.key.clone(),
+                    target: target.key.clone(),
+                    how: if *how == EntryKind::Post { "posted" } else { "voided" }.into(),
+                    by: by.clone(),
+                });
+            }
+        }
+        EntryKind::Reversal => {
+            match target.kind {
+                EntryKind::Pending => return Err(invalid("is pending: void it instead of reversing it")),
+                EntryKind::Normal | EntryKind::Post => {}
+                _ => return Err(invalid("is itself a void or a reversal and cannot be reversed")),
+            }
+            if let Some(by) = reversed.get(&place) {
+                return Err(LedgerError::AlreadyResolved {
+                    key: entry.key.clone(),
+                    target: target.key.clone(),
+                    how: "reversed".into(),
+                    by: by.clone(),
+                });
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn fetch_stored(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    keys: &[&str],
+) -> Result<HashMap<String, Stored>, StoreError> {
+    let unique: Vec<&str> = {
+        let set: HashSet<&str> = keys.iter().copied().collect();
+        set.into_iter().collect()
+    };
+    let mut stored = HashMap::new();
+    for chunk in unique.chunks(PARAMS_PER_STATEMENT_MAX) {
+        let sql = format!(
+            "SELECT idem_key, county_code, seq, kind, program, content_hash FROM entries WHERE idem_key IN ({})",
+            in_list(1, chunk.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for key in chunk {
+            query = query.bind(key.to_string());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let kind: String = row.try_get(3)?;
+            let content: Vec<u8> = row.try_get(5)?;
+            stored.insert(
+                row.try_get::<String, _>(0)?,
+                Stored {
+                    county: row.try_get(1)?,
+                    seq: row.try_get(2)?,
+                    kind: EntryKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Invalid(format!("stored entry kind {kind} is unknown")))?,
+                    program: row.try_get(4)?,
+                    content_hash: hash::from_bytes(&content).unwrap_or([0xff; 32]),
+                },
+            );
+        }
+    }
+    Ok(stored)
+}
+
+/// The postings of every stored entry the batch refers to.
+async fn fetch_targets(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    stored: &HashMap<String, Stored>,
+    referred: &[&Stored],
+) -> Result<HashMap<String, Target>, StoreError> {
+    let mut by_place: HashMap<(String, i64), Target> = HashMap::new();
+    for (key, st) in stored {
+        if referred.iter().any(|r| r.county == st.county && r.seq == st.seq) {
+            by_place.insert(
+                (st.county.clone(), st.seq),
+                Target {
+                    key: key.clone(),
+                    county: st.county.clone(),
+                    seq: st.seq,
+                    kind: st.kind,
+                    program: st.program.clone(),
+                    postings: Vec::new(),
+                },
+            );
+        }
+    }
+    let places: Vec<(String, i64)> = by_place.keys().cloned().collect();
+    for chunk in places.chunks(PARAMS_PER_STATEMENT_MAX / 2) {
+        let tuples = values_sql("", chunk.len(), 2, "");
+        let sql = format!(
+            "SELECT p.county_code, p.seq, a.owner, a.kind, p.amount FROM postings p \
+             JOIN accounts a ON a.id = p.account_id \
+             WHERE (p.county_code, p.seq) IN (VALUES {tuples}) ORDER BY p.county_code, p.seq, p.leg"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (county, seq) in chunk {
+            query = query.bind(county.clone()).bind(*seq);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+            let kind: String = row.try_get(3)?;
+            if let Some(target) = by_place.get_mut(&place) {
+                target.postings.push((
+                    row.try_get(2)?,
+                    AccountKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Invalid(format!("stored account kind {kind} is unknown")))?,
+                    Fen(row.try_get(4)?),
+                ));
+            }
+        }
+    }
+    Ok(by_place.into_values().map(|t| (t.key.clone(), t)).collect())
+}
+
+type Resolutions = (
+    HashMap<(String, i64), (EntryKind, String)>,
+    HashMap<(String, i64), String>,
+);
+
+/// Which referred entries are already posted, voided or reversed.
+async fn fetch_resolutions(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    referred: &[&Stored],
+) -> Result<Resolutions, StoreError> {
+    let mut resolved = HashMap::new();
+    let mut reversed = HashMap::new();
+    for chunk in referred.chunks(PARAMS_PER_STATEMENT_MAX / 2) {
+        let tuples = values_sql("", chunk.len(), 2, "");
+        let sql = format!(
+            "SELECT county_code, refers_seq, kind, idem_key FROM entries \
+             WHERE kind IN ('post', 'void', 'reversal') AND (county_code, refers_seq) IN (VALUES {tuples})"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for st in chunk {
+            query = query.bind(st.county.clone()).bind(st.seq);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+            let kind: String = row.try_get(2)?;
+            let key: String = row.try_get(3)?;
+            match kind.as_str() {
+                "reversal" => {
+                    reversed.insert(place, key);
+                }
+                "post" => {
+                    resolved.insert(place, (EntryKind::Post, key));
+                }
+                _ => {
+                    resolved.insert(place, (EntryKind::Void, key));
+                }
+            }
+        }
+    }
+    Ok((resolved, reversed))
+}
+
+async fn fetch_balances(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ids: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, Balance>, StoreError> {
+    let ids: Vec<i64> = ids.collect();
+    let mut balances = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(PARAMS_PER_STATEMENT_MAX) {
+        let sql = format!(
+            "SELECT account_id, balance, reserved FROM balances WHERE account_id IN ({})",
+            in_list(1, chunk.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            balances.insert(
+                row.try_get::<i64, _>(0)?,
+                Balance {
+                    balance: Fen(row.try_get(1)?),
+                    reserved: Fen(row.try_get(2)?),
+                },
+            );
+        }
+    }
+    Ok(balances)
+}
+
+async fn write_entries(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rows: &[EntryRow],
+    created_at: &str,
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 11;
+    for chunk in rows.chunks(PARAMS_PER_STATEMENT_MAX / COLUMNS) {
+        let sql = values_sql(
+            "INSERT INTO entries (county_code, seq, idem_key, program, entry_date, kind, refers_seq, \
+             memo, created_at, content_hash, chain_hash) VALUES ",
+            chunk.len(),
+            COLUMNS,
+            "",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for row in chunk {
+            query = query
+                .bind(row.county.clone())
+                .bind(row.seq)
+                .bind(row.key.clone())
+                .bind(row.program.clone())
+                .bind(row.date.clone())
+                .bind(row.kind.code())
+                .bind(row.refers_seq)
+                .bind(row.memo.clone())
+                .bind(created_at.to_string())
+                .bind(row.content_hash.to_vec())
+                .bind(row.chain_hash.to_vec());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn write_postings(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rows: &[PostingRow],
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 7;
+    for chunk in rows.chunks(PARAMS_PER_STATEMENT_MAX / COLUMNS) {
+        let sql = values_sql(
+            "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending) VALUES ",
+            chunk.len(),
+            COLUMNS,
+            "",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for row in chunk {
+            query = query
+                .bind(row.county.clone())
+                .bind(row.seq)
+                .bind(row.leg)
+                .bind(row.account)
+                .bind(row.amount.get())
+                .bind(row.date.clone())
+                .bind(i64::from(row.pending));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn write_balances(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    balances: &HashMap<i64, Balance>,
+    touched: &HashSet<i64>,
+) -> Result<(), StoreError> {
+    let touched: Vec<i64> = touched.iter().copied().collect();
+    for chunk in touched.chunks(PARAMS_PER_STATEMENT_MAX / 3) {
+        let sql = values_sql(
+            "INSERT INTO balances (account_id, balance, reserved) VALUES ",
+            chunk.len(),
+            3,
+            " ON CONFLICT (account_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            let b = balances.get(id).copied().unwrap_or_default();
+            query = query.bind(*id).bind(b.balance.get()).bind(b.reserved.get());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn write_heads(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    heads: &HashMap<String, Head>,
+) -> Result<(), StoreError> {
+    let heads: Vec<(&String, &Head)> = heads.iter().collect();
+    for chunk in heads.chunks(PARAMS_PER_STATEMENT_MAX / 3) {
+        let sql = values_sql(
+            "INSERT INTO chain_heads (county_code, seq, chain_hash) VALUES ",
+            chunk.len(),
+            3,
+            " ON CONFLICT (county_code) DO UPDATE SET seq = excluded.seq, chain_hash = excluded.chain_hash",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (county, head) in chunk {
+            query = query.bind((*county).clone()).bind(head.seq).bind(head.hash.to_vec());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
