@@ -461,26 +461,49 @@ fn print_balances(rows: &[earmark::store::BalanceRow], format: Format) -> std::i
             writeln!(out)?;
         }
         Format::Table => {
-            writeln!(
-                out,
-                "{:<8} {:<6} {:<20} {:<10} {:>18} {:>16}",
-                "县区", "项目", "户主", "科目", "余额(元)", "预留(元)"
-            )?;
+            let columns = [
+                ("县区 county", 10, false),
+                ("项目 program", 12, false),
+                ("户主 owner", 20, false),
+                ("科目 kind", 12, false),
+                ("余额 balance(元)", 20, true),
+                ("预留 reserved(元)", 20, true),
+            ];
+            let head: Vec<String> = columns.iter().map(|(name, w, right)| pad(name, *w, *right)).collect();
+            writeln!(out, "{}", head.join(" ").trim_end())?;
             for r in rows {
                 let reserved = if r.reserved.is_zero() { String::new() } else { r.reserved.grouped() };
-                writeln!(
-                    out,
-                    "{:<10} {:<8} {:<22} {:<12} {:>20} {:>18}",
-                    r.county_code,
-                    r.program,
-                    r.owner,
-                    r.kind,
+                let cells = [
+                    r.county_code.clone(),
+                    r.program.clone(),
+                    r.owner.clone(),
+                    r.kind.clone(),
                     r.balance.grouped(),
-                    reserved
-                )?;
+                    reserved,
+                ];
+                let line: Vec<String> = cells
+                    .iter()
+                    .zip(columns)
+                    .map(|(cell, (_, w, right))| pad(cell, w, right))
+                    .collect();
+                writeln!(out, "{}", line.join(" ").trim_end())?;
             }
             writeln!(out, "{} account(s)", rows.len())?;
         }
     }
     Ok(())
+}
+
+/// Pads to a display width, counting CJK characters as two columns, so Chinese headers line up.
+fn pad(text: &str, width: usize, right: bool) -> String {
+    let shown: usize = text
+        .chars()
+        .map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 })
+        .sum();
+    let fill = " ".repeat(width.saturating_sub(shown));
+    if right {
+        format!("{fill}{text}")
+    } else {
+        format!("{text}{fill}")
+    }
 }
