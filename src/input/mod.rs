@@ -2,6 +2,7 @@
 //! posting file of `earmark post`.
 
 pub mod postings;
+pub mod table;
 
 use std::path::Path;
 

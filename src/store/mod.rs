@@ -6,6 +6,7 @@
 
 mod post;
 mod query;
+mod roster;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use crate::region::{Level, Region, RegionTable};
 
 pub use post::{BatchMode, Outcome};
 pub use query::{BalanceFilter, BalanceRow, CheckReport, VerifyReport};
+pub use roster::RosterImportReport;
 
 /// Statement parameters per multi-row INSERT stay under both databases' limits
 /// (SQLite 32,766; PostgreSQL 65,535) with room to spare.

@@ -1,0 +1,473 @@
+//! Storing the beneficiary registry: import with the lock rules (只减不增), life events, leaving.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{in_list, values_sql, Store, StoreError, PARAMS_PER_STATEMENT_MAX};
+use crate::calendar::YearMonth;
+use crate::id_number::{IdNumber, Sex};
+use crate::roster::{LifeEvent, RosterEntry, LEAVE_REASONS};
+
+const ROSTER_COLUMNS: &str = "program, id_number, name, sex, birth_date, semesters, county_code, township_code, \
+     unit_code, bank_account, exclusion, death_date, guardian_name, guardian_id_number, enrolled_from, category, \
+     employed_from, employer_kind, left_date, left_reason";
+const ROSTER_COLUMN_COUNT: usize = 20;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RosterImportReport {
+    pub added: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+    /// Rows refused by the registry's rules (lock, locked service years), one line each.
+    pub refused: Vec<(u64, String)>,
+}
+
+fn date_text(d: Option<NaiveDate>) -> Option<String> {
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_stored_date(text: Option<String>) -> Result<Option<NaiveDate>, StoreError> {
+    text.map(|t| {
+        NaiveDate::parse_from_str(&t, "%Y-%m-%d")
+            .map_err(|_| StoreError::Invalid(format!("stored date {t} is damaged")))
+    })
+    .transpose()
+}
+
+fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<RosterEntry, StoreError> {
+    let sex: String = row.try_get(3)?;
+    let birth: String = row.try_get(4)?;
+    let enrolled: Option<String> = row.try_get(14)?;
+    Ok(RosterEntry {
+        program: row.try_get(0)?,
+        id_number: row.try_get(1)?,
+        name: row.try_get(2)?,
+        sex: if sex == "M" { Sex::Male } else { Sex::Female },
+        birth_date: parse_stored_date(Some(birth))?.expect("some"),
+        semesters: row.try_get::<Option<i64>, _>(5)?.map(|s| s as u32),
+        county: row.try_get(6)?,
+        township: row.try_get(7)?,
+        unit: row.try_get(8)?,
+        bank_account: row.try_get(9)?,
+        exclusion: row.try_get(10)?,
+        death_date: parse_stored_date(row.try_get(11)?)?,
+        guardian_name: row.try_get(12)?,
+        guardian_id_number: row.try_get(13)?,
+        enrolled_from: enrolled.and_then(|e| e.parse::<YearMonth>().ok()),
+        category: row.try_get(15)?,
+        employed_from: parse_stored_date(row.try_get(16)?)?,
+        employer_kind: row.try_get(17)?,
+        left_date: parse_stored_date(row.try_get(18)?)?,
+        left_reason: row.try_get(19)?,
+    })
+}
+
+fn bind_entry<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    e: &RosterEntry,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(e.program.clone())
+        .bind(e.id_number.clone())
+        .bind(e.name.clone())
+        .bind(e.sex.code())
+        .bind(e.birth_date.format("%Y-%m-%d").to_string())
+        .bind(e.semesters.map(i64::from))
+        .bind(e.county.clone())
+        .bind(e.township.clone())
+        .bind(e.unit.clone())
+        .bind(e.bank_account.clone())
+        .bind(e.exclusion.clone())
+        .bind(date_text(e.death_date))
+        .bind(e.guardian_name.clone())
+        .bind(e.guardian_id_number.clone())
+        .bind(e.enrolled_from.map(|m| m.to_string()))
+        .bind(e.category.clone())
+        .bind(date_text(e.employed_from))
+        .bind(e.employer_kind.clone())
+        .bind(date_text(e.left_date))
+        .bind(e.left_reason.clone())
+}
+
+impl Store {
+    pub async fn roster_is_locked(&self, program: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 FROM roster_locks WHERE program = $1")
+            .bind(program.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .is_some())
+    }
+
+    /// Freezes the registry (只减不增). Returns false when it was locked already.
+    pub async fn roster_lock(&self, program: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO roster_locks (program, locked_at) VALUES ($1, $2) ON CONFLICT (program) DO NOTHING",
+        )
+        .bind(program.to_string())
+        .bind(now())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The stored entries of `program` for these ID numbers.
+    async fn roster_by_ids(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        program: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, RosterEntry>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(PARAMS_PER_STATEMENT_MAX - 1) {
+            let sql = format!(
+                "SELECT {ROSTER_COLUMNS} FROM roster WHERE program = $1 AND id_number IN ({})",
+                in_list(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(program.to_string());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                let entry = entry_from_row(&row)?;
+                found.insert(entry.id_number.clone(), entry);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Imports checked roster rows in one transaction. On a locked registry a new person or a change
+    /// of service semesters is refused; with `partial` false any refusal writes nothing.
+    pub async fn roster_import(
+        &self,
+        program: &str,
+        entries: &[(u64, RosterEntry)],
+        partial: bool,
+    ) -> Result<RosterImportReport, StoreError> {
+        let locked = self.roster_is_locked(program).await?;
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<&str> = entries.iter().map(|(_, e)| e.id_number.as_str()).collect();
+        let existing = self.roster_by_ids(&mut tx, program, &ids).await?;
+        let mut report = RosterImportReport::default();
+        let mut to_write: Vec<&RosterEntry> = Vec::new();
+        let mut events: Vec<(&str, &str, String)> = Vec::new();
+        for (row, entry) in entries {
+            match existing.get(&entry.id_number) {
+                None if locked => report.refused.push((
+                    *row,
+                    format!(
+                        "roster {program} is locked (只减不增): {} cannot be added after verification",
+                        IdNumber::parse(&entry.id_number).map(|i| i.masked()).unwrap_or_default()
+                    ),
+                )),
+                None => {
+                    report.added += 1;
+                    to_write.push(entry);
+                    events.push((entry.id_number.as_str(), "added", String::new()));
+                }
+                Some(old) => {
+                    // Life events recorded since are kept: a re-import does not bring the dead back.
+                    let mut merged = entry.clone();
+                    merged.death_date = entry.death_date.or(old.death_date);
+                    merged.employed_from = old.employed_from;
+                    merged.employer_kind = old.employer_kind.clone();
+                    merged.left_date = old.left_date;
+                    merged.left_reason = old.left_reason.clone();
+                    if &merged == old {
+                        report.unchanged += 1;
+                    } else if locked && merged.semesters != old.semesters {
+                        report.refused.push((
+                            *row,
+                            format!(
+                                "service semesters of {} are locked at {} (工作年限核定后不再调整); the file says {}",
+                                IdNumber::parse(&entry.id_number).map(|i| i.masked()).unwrap_or_default(),
+                                old.semesters.map(|s| s.to_string()).unwrap_or_default(),
+                                merged.semesters.map(|s| s.to_string()).unwrap_or_default()
+                            ),
+                        ));
+                    } else if locked && (merged.birth_date != old.birth_date || merged.sex != old.sex || merged.county != old.county) {
+                        report.refused.push((
+                            *row,
+                            "the registry is locked: birth date, sex and county cannot change; a move is a transfer (roster leave --reason transfer)".into(),
+                        ));
+                    } else {
+                        report.changed += 1;
+                        events.push((entry.id_number.as_str(), "changed", String::new()));
+                        to_write.push(entry);
+                    }
+                }
+            }
+        }
+        if !report.refused.is_empty() && !partial {
+            tx.rollback().await?;
+            return Ok(RosterImportReport {
+                added: 0,
+                changed: 0,
+                unchanged: 0,
+                refused: report.refused,
+            });
+        }
+        // Merge events back into rows being written, then write in multi-row statements.
+        let rows: Vec<RosterEntry> = to_write
+            .iter()
+            .map(|e| {
+                let mut e = (*e).clone();
+                if let Some(old) = existing.get(&e.id_number) {
+                    e.death_date = e.death_date.or(old.death_date);
+                    e.employed_from = old.employed_from;
+                    e.employer_kind = old.employer_kind.clone();
+                    e.left_date = old.left_date;
+                    e.left_reason = old.left_reason.clone();
+                }
+                e
+            })
+            .collect();
+        let updates: Vec<String> = ROSTER_COLUMNS
+            .split(',')
+            .map(str::trim)
+            .filter(|c| *c != "program" && *c != "id_number")
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        for chunk in rows.chunks(PARAMS_PER_STATEMENT_MAX / ROSTER_COLUMN_COUNT) {
+            let sql = values_sql(
+                &format!("INSERT INTO roster ({ROSTER_COLUMNS}) VALUES "),
+                chunk.len(),
+                ROSTER_COLUMN_COUNT,
+                &format!(" ON CONFLICT (program, id_number) DO UPDATE SET {}", updates.join(", ")),
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                query = bind_entry(query, e);
+            }
+            query.execute(&mut *tx).await?;
+            // Everyone on a roster may own accounts in their county's books.
+            let sql = values_sql(
+                "INSERT INTO persons (id_number, name, county_code) VALUES ",
+                chunk.len(),
+                3,
+                " ON CONFLICT (id_number) DO NOTHING",
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                query = query.bind(e.id_number.clone()).bind(e.name.clone()).bind(e.county.clone());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let recorded_at = now();
+        let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+        for chunk in events.chunks(PARAMS_PER_STATEMENT_MAX / 6) {
+            let sql = values_sql(
+                "INSERT INTO roster_events (program, id_number, kind, event_date, detail, recorded_at) VALUES ",
+                chunk.len(),
+                6,
+                "",
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (id, kind, detail) in chunk {
+                query = query
+                    .bind(program.to_string())
+                    .bind(id.to_string())
+                    .bind(kind.to_string())
+                    .bind(today.clone())
+                    .bind(detail.clone())
+                    .bind(recorded_at.clone());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Everyone on `program`'s roster (optionally one county), in county and ID order.
+    pub async fn roster_entries(&self, program: &str, county: Option<&str>) -> Result<Vec<RosterEntry>, StoreError> {
+        let rows = match county {
+            Some(c) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {ROSTER_COLUMNS} FROM roster WHERE program = $1 AND county_code = $2 ORDER BY county_code, id_number"
+                )))
+                .bind(program.to_string())
+                .bind(c.to_string())
+                .fetch_all(self.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {ROSTER_COLUMNS} FROM roster WHERE program = $1 ORDER BY county_code, id_number"
+                )))
+                .bind(program.to_string())
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Applies deaths and employments to every roster the person is on, in one transaction.
+    /// Returns how many events were applied and the lines of persons on no roster.
+    pub async fn record_life_events(
+        &self,
+        events: &[(u64, LifeEvent)],
+        file: &str,
+    ) -> Result<(usize, Vec<String>), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<String> = events.iter().map(|(_, e)| e.id_number().to_string()).collect();
+        let mut on_roster: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(PARAMS_PER_STATEMENT_MAX) {
+            let sql = format!(
+                "SELECT id_number, program FROM roster WHERE id_number IN ({})",
+                in_list(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                on_roster.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
+            }
+        }
+        let unknown: Vec<String> = events
+            .iter()
+            .filter(|(_, e)| !on_roster.contains_key(e.id_number()))
+            .map(|(row, e)| {
+                format!(
+                    "{file} row {row}, column id_number: {} is on no roster",
+                    IdNumber::parse(e.id_number()).map(|i| i.masked()).unwrap_or_default()
+                )
+            })
+            .collect();
+        if !unknown.is_empty() {
+            tx.rollback().await?;
+            return Ok((0, unknown));
+        }
+        let recorded_at = now();
+        let mut applied = 0;
+        for (_, event) in events {
+            let (sql, kind, date, detail): (&'static str, &str, NaiveDate, String) = match event {
+                LifeEvent::Death { date, source, .. } => (
+                    "UPDATE roster SET death_date = $1 WHERE id_number = $2 AND (death_date IS NULL OR death_date <> $1)",
+                    "death",
+                    *date,
+                    source.clone(),
+                ),
+                LifeEvent::Employment { date, employer_kind, .. } => (
+                    "UPDATE roster SET employed_from = $1, employer_kind = $3 WHERE id_number = $2 \
+                     AND (employed_from IS NULL OR employed_from <> $1 OR employer_kind <> $3)",
+                    "employment",
+                    *date,
+                    employer_kind.clone(),
+                ),
+            };
+            let mut query = sqlx::query(sql)
+                .bind(date.format("%Y-%m-%d").to_string())
+                .bind(event.id_number().to_string());
+            if kind == "employment" {
+                query = query.bind(detail.clone());
+            }
+            let changed = query.execute(&mut *tx).await?.rows_affected();
+            if changed == 0 {
+                continue; // already known: importing the same file twice changes nothing
+            }
+            applied += 1;
+            for program in &on_roster[event.id_number()] {
+                sqlx::query(
+                    "INSERT INTO roster_events (program, id_number, kind, event_date, detail, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(program.clone())
+                .bind(event.id_number().to_string())
+                .bind(kind)
+                .bind(date.format("%Y-%m-%d").to_string())
+                .bind(detail.clone())
+                .bind(recorded_at.clone())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok((applied, Vec::new()))
+    }
+
+    /// A person leaves `program`'s roster from `date` for a stated reason.
+    pub async fn roster_leave(
+        &self,
+        program: &str,
+        id_number: &str,
+        date: NaiveDate,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        if !LEAVE_REASONS.iter().any(|(code, _)| *code == reason) {
+            return Err(StoreError::Invalid(format!(
+                "\"{reason}\" is not a reason to leave: one of death, disqualified, transfer"
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let found = self.roster_by_ids(&mut tx, program, &[id_number]).await?;
+        let Some(entry) = found.get(id_number) else {
+            return Err(StoreError::Invalid(format!(
+                "{} is not on the {program} roster",
+                IdNumber::parse(id_number).map(|i| i.masked()).unwrap_or_default()
+            )));
+        };
+        if date < entry.birth_date {
+            return Err(StoreError::Invalid("the leaving date is before the birth date".into()));
+        }
+        let sql = if reason == "death" {
+            "UPDATE roster SET death_date = $1, left_date = $1, left_reason = $2 WHERE program = $3 AND id_number = $4"
+        } else {
+            "UPDATE roster SET left_date = $1, left_reason = $2 WHERE program = $3 AND id_number = $4"
+        };
+        sqlx::query(sql)
+            .bind(date.format("%Y-%m-%d").to_string())
+            .bind(reason.to_string())
+            .bind(program.to_string())
+            .bind(id_number.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO roster_events (program, id_number, kind, event_date, detail, recorded_at) VALUES ($1, $2, 'left', $3, $4, $5)",
+        )
+        .bind(program.to_string())
+        .bind(id_number.to_string())
+        .bind(date.format("%Y-%m-%d").to_string())
+        .bind(reason.to_string())
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The registry's events for one program in a date range: additions and reductions (增减情况).
+    pub async fn roster_events(
+        &self,
+        program: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(String, String, NaiveDate, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id_number, kind, event_date, detail FROM roster_events WHERE program = $1 \
+             AND event_date >= $2 AND event_date <= $3 ORDER BY event_date, id",
+        )
+        .bind(program.to_string())
+        .bind(from.format("%Y-%m-%d").to_string())
+        .bind(to.format("%Y-%m-%d").to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let date: String = r.try_get(2)?;
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    parse_stored_date(Some(date))?.expect("some"),
+                    r.try_get(3)?,
+                ))
+            })
+            .collect()
+    }
+}
