@@ -10,8 +10,8 @@ pub mod input;
 pub mod ledger;
 pub mod money;
 pub mod reference;
-pub mod roster;
 pub mod region;
+pub mod roster;
 pub mod store;
 
 pub use money::Fen;

@@ -89,7 +89,9 @@ impl RegionTable {
         source_name: &str,
         known: &RegionTable,
     ) -> Result<RegionTable, RegionError> {
-        let mut csv = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(reader);
         let file_error = |message: String| RegionError::File {
             source_name: source_name.to_string(),
             message,
@@ -99,7 +101,12 @@ impl RegionTable {
             .map_err(|e| file_error(format!("cannot read the header: {e}")))?
             .clone();
         let wanted = ["code", "name", "level", "parent_code"];
-        if headers.len() < 4 || wanted.iter().zip(headers.iter()).any(|(w, h)| w != &h.trim_start_matches('\u{feff}')) {
+        if headers.len() < 4
+            || wanted
+                .iter()
+                .zip(headers.iter())
+                .any(|(w, h)| w != &h.trim_start_matches('\u{feff}'))
+        {
             return Err(file_error(format!(
                 "the header must be code,name,level,parent_code (found {})",
                 headers.iter().collect::<Vec<_>>().join(",")
@@ -118,7 +125,10 @@ impl RegionTable {
             let record = record.map_err(|e| row_error("-", format!("unreadable row: {e}")))?;
             let code = record.get(0).unwrap_or("").to_string();
             if !(code.len() == 6 || code.len() == 9) || !code.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(row_error("code", format!("\"{code}\" is not a 6- or 9-digit division code")));
+                return Err(row_error(
+                    "code",
+                    format!("\"{code}\" is not a 6- or 9-digit division code"),
+                ));
             }
             let name = record.get(1).unwrap_or("").to_string();
             if name.is_empty() {
@@ -126,14 +136,20 @@ impl RegionTable {
             }
             let level_text = record.get(2).unwrap_or("");
             let level = Level::parse(level_text).ok_or_else(|| {
-                row_error("level", format!("\"{level_text}\" is not one of province, city, county, township"))
+                row_error(
+                    "level",
+                    format!("\"{level_text}\" is not one of province, city, county, township"),
+                )
             })?;
             let parent = record.get(3).map(str::to_string).filter(|p| !p.is_empty());
             if level == Level::Province && parent.is_some() {
                 return Err(row_error("parent_code", "a province has no parent".into()));
             }
             if level != Level::Province && parent.is_none() {
-                return Err(row_error("parent_code", format!("a {level} needs a parent")));
+                return Err(row_error(
+                    "parent_code",
+                    format!("a {level} needs a parent"),
+                ));
             }
             if table.regions.contains_key(&code) || known.regions.contains_key(&code) {
                 return Err(row_error("code", format!("{code} is listed twice")));
@@ -247,7 +263,9 @@ impl RegionTable {
 
     /// The city (地级市) a county belongs to; a city without districts is its own city.
     pub fn city_of(&self, county: &str) -> Option<&Region> {
-        self.chain_up(county).into_iter().find(|r| r.level == Level::City)
+        self.chain_up(county)
+            .into_iter()
+            .find(|r| r.level == Level::City)
     }
 
     pub fn province_of(&self, county: &str) -> Option<&Region> {
@@ -288,9 +306,16 @@ mod tests {
         let table = guangdong();
         assert!(table.get("441900").unwrap().county_role);
         assert!(table.get("442000").unwrap().county_role);
-        assert!(!table.get("440500").unwrap().county_role, "Shantou has districts");
+        assert!(
+            !table.get("440500").unwrap().county_role,
+            "Shantou has districts"
+        );
         assert_eq!(table.counties().count(), 124);
-        let up: Vec<_> = table.chain_up("441900").iter().map(|r| r.code.clone()).collect();
+        let up: Vec<_> = table
+            .chain_up("441900")
+            .iter()
+            .map(|r| r.code.clone())
+            .collect();
         assert_eq!(up, ["441900", "440000"]);
         assert_eq!(table.city_of("441900").unwrap().code, "441900");
     }
@@ -298,14 +323,19 @@ mod tests {
     #[test]
     fn a_county_chains_up_to_city_and_province() {
         let table = guangdong();
-        let up: Vec<_> = table.chain_up("440783").iter().map(|r| r.code.clone()).collect();
+        let up: Vec<_> = table
+            .chain_up("440783")
+            .iter()
+            .map(|r| r.code.clone())
+            .collect();
         assert_eq!(up, ["440783", "440700", "440000"]);
     }
 
     #[test]
     fn a_row_with_an_unknown_parent_is_refused_with_its_row() {
         let data = "code,name,level,parent_code\n450000,广西壮族自治区,province,\n450100,南宁市,city,450000\n450102,兴宁区,county,459900\n";
-        let err = RegionTable::from_csv(data.as_bytes(), "gx.csv", &RegionTable::default()).unwrap_err();
+        let err =
+            RegionTable::from_csv(data.as_bytes(), "gx.csv", &RegionTable::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "gx.csv row 4, column parent_code: parent 459900 is not in this file nor loaded before"
@@ -315,7 +345,11 @@ mod tests {
     #[test]
     fn a_bad_level_is_refused() {
         let data = "code,name,level,parent_code\n450000,广西,state,\n";
-        let err = RegionTable::from_csv(data.as_bytes(), "gx.csv", &RegionTable::default()).unwrap_err();
-        assert!(err.to_string().starts_with("gx.csv row 2, column level:"), "{err}");
+        let err =
+            RegionTable::from_csv(data.as_bytes(), "gx.csv", &RegionTable::default()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("gx.csv row 2, column level:"),
+            "{err}"
+        );
     }
 }

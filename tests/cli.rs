@@ -220,12 +220,41 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Runs `test` once per backend, each time on a fresh, empty database.
+/// Runs `test` once per backend, each time on a fresh, empty database. Every backend is tried even
+/// when one fails, so a failure report says which backends broke the rule.
 fn on_every_backend(test: impl Fn(&Ledger)) {
     let rt = runtime();
+    let mut failed = Vec::new();
     for kind in common::backends() {
-        let db = rt.block_on(common::fresh_db(kind));
-        test(&Ledger { db });
+        let ledger = Ledger {
+            db: rt.block_on(common::fresh_db(kind)),
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&ledger)));
+        match outcome {
+            Ok(()) => {
+                if kind == Kind::Postgres {
+                    rt.block_on(drop_database(&ledger.db.url));
+                }
+            }
+            Err(_) => failed.push(format!("{kind:?} (database kept: {})", ledger.db.url)),
+        }
+    }
+    assert!(failed.is_empty(), "failed on: {}", failed.join(", "));
+}
+
+/// Drops a passed test's PostgreSQL database, so runs do not pile databases up on the server.
+async fn drop_database(url: &str) {
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    let server = std::env::var("EARMARK_TEST_PG").expect("EARMARK_TEST_PG");
+    sqlx::any::install_default_drivers();
+    if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&server).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
+        .execute(&mut conn)
+        .await;
     }
 }
 

@@ -67,6 +67,30 @@ fn dated(mut entry: NewEntry, date: &str) -> NewEntry {
     entry
 }
 
+/// Runs `body` on every backend, each in a task of its own, and fails naming every backend whose
+/// run failed (a failure on SQLite does not hide the result on PostgreSQL).
+async fn on_every_backend<F, Fut>(body: F)
+where
+    F: Fn(Kind) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut failed = Vec::new();
+    for kind in common::backends() {
+        if let Err(error) = tokio::spawn(body(kind)).await {
+            let message = match error.try_into_panic() {
+                Ok(panic) => panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default(),
+                Err(error) => error.to_string(),
+            };
+            failed.push(format!("{kind:?}: {message}"));
+        }
+    }
+    assert!(failed.is_empty(), "failed on {}", failed.join("\n"));
+}
+
 /// A fresh ledger with a person registered in 440511.
 async fn ledger(kind: Kind) -> (Store, common::TestDb) {
     let (store, db) = common::ledger(kind).await;
@@ -234,7 +258,7 @@ async fn assert_consistent(store: &Store) {
 
 #[tokio::test]
 async fn a_release_moves_money_from_the_province_budget_to_county_held() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         let outcome = post(&store, release("R-1", "440511", "440000", 1_234_567)).await;
         assert_eq!(
@@ -287,7 +311,8 @@ async fn a_release_moves_money_from_the_province_budget_to_county_held() {
             "{kind:?}: another program's books are empty"
         );
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,7 +321,7 @@ async fn a_release_moves_money_from_the_province_budget_to_county_held() {
 
 #[tokio::test]
 async fn the_same_key_with_the_same_content_is_posted_once() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post(&store, release("R-1", "440511", "440000", 50_000)).await;
         post(&store, release("R-2", "440511", "440500", 20_000)).await;
@@ -310,7 +335,11 @@ async fn the_same_key_with_the_same_content_is_posted_once() {
             },
             "{kind:?}"
         );
-        assert_eq!(snapshot(&store).await, before, "{kind:?}: nothing new stored");
+        assert_eq!(
+            snapshot(&store).await,
+            before,
+            "{kind:?}: nothing new stored"
+        );
         // Also inside a batch, next to a new entry, and twice in one batch.
         let outcomes = store
             .post(
@@ -347,12 +376,13 @@ async fn the_same_key_with_the_same_content_is_posted_once() {
             "{kind:?}"
         );
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn the_same_key_with_different_content_is_refused_and_changes_nothing() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post(&store, release("R-1", "440511", "440000", 50_000)).await;
         let before = snapshot(&store).await;
@@ -403,7 +433,8 @@ async fn the_same_key_with_different_content_is_refused_and_changes_nothing() {
         );
         assert_eq!(snapshot(&store).await, before, "{kind:?}: nothing written");
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,7 +443,7 @@ async fn the_same_key_with_different_content_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn malformed_entries_are_refused_and_change_nothing() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post(&store, release("R-1", "440511", "440000", 50_000)).await;
         let before = snapshot(&store).await;
@@ -423,25 +454,16 @@ async fn malformed_entries_are_refused_and_change_nothing() {
             (
                 entry(
                     "UNBALANCED",
-                    vec![
-                        posting("440511:held", 100),
-                        posting("440000:budget", -99),
-                    ],
+                    vec![posting("440511:held", 100), posting("440000:budget", -99)],
                 ),
                 "E1009",
             ),
-            (
-                entry("SINGLE", vec![posting("440511:held", 100)]),
-                "E1005",
-            ),
+            (entry("SINGLE", vec![posting("440511:held", 100)]), "E1005"),
             (entry("EMPTY", vec![]), "E1005"),
             (
                 entry(
                     "ZERO",
-                    vec![
-                        posting("440511:held", 0),
-                        posting("440000:budget", 0),
-                    ],
+                    vec![posting("440511:held", 0), posting("440000:budget", 0)],
                 ),
                 "E1007",
             ),
@@ -459,10 +481,7 @@ async fn malformed_entries_are_refused_and_change_nothing() {
             (
                 entry(
                     "DUPLICATE",
-                    vec![
-                        posting("440511:held", 100),
-                        posting("440511:held", -100),
-                    ],
+                    vec![posting("440511:held", 100), posting("440511:held", -100)],
                 ),
                 "E1008",
             ),
@@ -507,16 +526,24 @@ async fn malformed_entries_are_refused_and_change_nothing() {
             let direct = case.validate().expect_err("validate refuses");
             assert_eq!(direct.code(), code, "{key}: validate gave {direct:?}");
             let error = refused(&store, case).await;
-            assert_eq!(error, direct, "{kind:?} {key}: the store gives validate's reason");
-            assert_eq!(snapshot(&store).await, before, "{kind:?} {key}: nothing written");
+            assert_eq!(
+                error, direct,
+                "{kind:?} {key}: the store gives validate's reason"
+            );
+            assert_eq!(
+                snapshot(&store).await,
+                before,
+                "{kind:?} {key}: nothing written"
+            );
         }
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn entries_outside_their_county_or_program_are_refused_and_change_nothing() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         store
             .register_persons(&[PersonOwner {
@@ -576,7 +603,11 @@ async fn entries_outside_their_county_or_program_are_refused_and_change_nothing(
             assert_eq!(snapshot(&store).await, before, "{kind:?} {what}");
         }
         // The same owners are fine in their own county.
-        post(&store, transfer("O-2", "441900", "U-B:held", "441900:held", 100)).await;
+        post(
+            &store,
+            transfer("O-2", "441900", "U-B:held", "441900:held", 100),
+        )
+        .await;
         post(
             &store,
             transfer("O-3", "441900", "441900197001011234:paid", "U-B:held", 100),
@@ -584,7 +615,8 @@ async fn entries_outside_their_county_or_program_are_refused_and_change_nothing(
         .await;
         post(&store, release("O-4", "440511", "440500", 100)).await;
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -593,7 +625,7 @@ async fn entries_outside_their_county_or_program_are_refused_and_change_nothing(
 
 #[tokio::test]
 async fn an_overdraft_of_held_is_refused_and_changes_nothing() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post(&store, release("R-1", "440511", "440000", 10_000)).await;
         post(&store, pass_on("A-1", "440511", "U-A", 6_000)).await;
@@ -607,7 +639,10 @@ async fn an_overdraft_of_held_is_refused_and_changes_nothing() {
         );
         assert_eq!(snapshot(&store).await, before, "{kind:?}");
         let error = refused(&store, pay("PAY-1", 6_001)).await;
-        assert!(matches!(error, LedgerError::Overdraft { .. }), "{kind:?}: {error:?}");
+        assert!(
+            matches!(error, LedgerError::Overdraft { .. }),
+            "{kind:?}: {error:?}"
+        );
         assert_eq!(snapshot(&store).await, before, "{kind:?}");
         // Exactly what is there may go: held reaches zero, not below.
         post(&store, pass_on("A-3", "440511", "U-A", 4_000)).await;
@@ -615,14 +650,18 @@ async fn an_overdraft_of_held_is_refused_and_changes_nothing() {
         assert_eq!(account(&store, "440511", "U-A", "held").await, (0, 0));
         assert_eq!(account(&store, "440511", "440511", "held").await, (0, 0));
         let error = refused(&store, pay("PAY-3", 1)).await;
-        assert!(matches!(error, LedgerError::Overdraft { .. }), "{kind:?}: {error:?}");
+        assert!(
+            matches!(error, LedgerError::Overdraft { .. }),
+            "{kind:?}: {error:?}"
+        );
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn an_all_or_nothing_batch_with_one_bad_entry_writes_nothing() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post(&store, release("R-1", "440511", "440000", 10_000)).await;
         let before = snapshot(&store).await;
@@ -673,16 +712,21 @@ async fn an_all_or_nothing_batch_with_one_bad_entry_writes_nothing() {
                     }
                     other => panic!("{kind:?} {code}: {other:?}"),
                 }
-                assert_eq!(snapshot(&store).await, before, "{kind:?} {code}: nothing written");
+                assert_eq!(
+                    snapshot(&store).await,
+                    before,
+                    "{kind:?} {code}: nothing written"
+                );
             }
         }
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_skip_refused_batch_posts_the_good_entries_and_reports_the_bad() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post(&store, release("R-1", "440511", "440000", 10_000)).await;
         let mut unbalanced = release("S-4", "440511", "440000", 1);
@@ -803,7 +847,8 @@ async fn a_skip_refused_batch_posts_the_good_entries_and_reports_the_bad() {
             "{kind:?}"
         );
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -834,7 +879,7 @@ async fn with_pending(kind: Kind) -> (Store, common::TestDb) {
 
 #[tokio::test]
 async fn a_pending_spend_reserves_held_so_the_money_cannot_be_spent_twice() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = with_pending(kind).await;
         assert_eq!(
             account(&store, "440511", "U-A", "held").await,
@@ -869,12 +914,13 @@ async fn a_pending_spend_reserves_held_so_the_money_cannot_be_spent_twice() {
             "{kind:?}"
         );
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn posting_a_pending_entry_moves_its_money_and_releases_the_reservation() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = with_pending(kind).await;
         let outcome = post(&store, resolve("POST-1", EntryKind::Post, "PEND-1")).await;
         assert_eq!(
@@ -916,12 +962,13 @@ async fn posting_a_pending_entry_moves_its_money_and_releases_the_reservation() 
             assert_eq!(snapshot(&store).await, before, "{kind:?} {key}");
         }
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn voiding_a_pending_entry_releases_the_reservation() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = with_pending(kind).await;
         post(&store, resolve("VOID-1", EntryKind::Void, "PEND-1")).await;
         assert_eq!(
@@ -944,12 +991,13 @@ async fn voiding_a_pending_entry_releases_the_reservation() {
         post(&store, pay("PAY-ALL", 10_000)).await;
         assert_eq!(account(&store, "440511", "U-A", "held").await, (0, 0));
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn only_an_existing_pending_entry_can_be_posted_or_voided() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = with_pending(kind).await;
         post(&store, pay("PAY-1", 1_000)).await;
         post(&store, resolve("REV-1", EntryKind::Reversal, "PAY-1")).await;
@@ -993,12 +1041,13 @@ async fn only_an_existing_pending_entry_can_be_posted_or_voided() {
         post(&store, named).await;
         assert_eq!(account(&store, "440511", PERSON, "paid").await, (7_000, 0));
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_pending_entry_and_its_post_may_share_a_batch() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         let outcomes = store
             .post(
@@ -1041,7 +1090,13 @@ async fn a_pending_entry_and_its_post_may_share_a_batch() {
             .await
             .expect_err("refused");
         assert!(
-            matches!(error, StoreError::Refused { index: 0, error: LedgerError::Overdraft { .. } }),
+            matches!(
+                error,
+                StoreError::Refused {
+                    index: 0,
+                    error: LedgerError::Overdraft { .. }
+                }
+            ),
             "{kind:?}: {error:?}"
         );
         // Posting a pending twice in one batch: the second is refused.
@@ -1056,7 +1111,13 @@ async fn a_pending_entry_and_its_post_may_share_a_batch() {
             .await
             .expect_err("refused");
         assert!(
-            matches!(error, StoreError::Refused { index: 1, error: LedgerError::AlreadyResolved { .. } }),
+            matches!(
+                error,
+                StoreError::Refused {
+                    index: 1,
+                    error: LedgerError::AlreadyResolved { .. }
+                }
+            ),
             "{kind:?}: {error:?}"
         );
         assert_eq!(
@@ -1065,7 +1126,8 @@ async fn a_pending_entry_and_its_post_may_share_a_batch() {
             "{kind:?}"
         );
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1074,7 +1136,7 @@ async fn a_pending_entry_and_its_post_may_share_a_batch() {
 
 #[tokio::test]
 async fn a_reversal_negates_the_entry_it_reverses() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post_all(
             &store,
@@ -1120,12 +1182,13 @@ async fn a_reversal_negates_the_entry_it_reverses() {
             "{kind:?}"
         );
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn an_entry_is_reversed_at_most_once_and_only_a_posted_one() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post_all(
             &store,
@@ -1182,17 +1245,24 @@ async fn an_entry_is_reversed_at_most_once_and_only_a_posted_one() {
             .await
             .expect_err("refused");
         assert!(
-            matches!(error, StoreError::Refused { index: 1, error: LedgerError::AlreadyResolved { .. } }),
+            matches!(
+                error,
+                StoreError::Refused {
+                    index: 1,
+                    error: LedgerError::AlreadyResolved { .. }
+                }
+            ),
             "{kind:?}: {error:?}"
         );
         assert_eq!(snapshot(&store).await, before, "{kind:?}");
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_reversal_that_would_overdraw_held_is_refused() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post_all(
             &store,
@@ -1221,7 +1291,10 @@ async fn a_reversal_that_would_overdraw_held_is_refused() {
         // Once the payment is posted and reversed, the pass-on can be reversed, then the release.
         post(&store, resolve("POST-1", EntryKind::Post, "PEND-1")).await;
         let error = refused(&store, resolve("REV-A", EntryKind::Reversal, "A-1")).await;
-        assert!(matches!(error, LedgerError::Overdraft { .. }), "{kind:?}: {error:?}");
+        assert!(
+            matches!(error, LedgerError::Overdraft { .. }),
+            "{kind:?}: {error:?}"
+        );
         post(&store, resolve("REV-P", EntryKind::Reversal, "POST-1")).await;
         post(&store, resolve("REV-A", EntryKind::Reversal, "A-1")).await;
         post(&store, resolve("REV-R", EntryKind::Reversal, "R-1")).await;
@@ -1234,14 +1307,15 @@ async fn a_reversal_that_would_overdraw_held_is_refused() {
             "{kind:?}: everything undone"
         );
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 /// A batch where a key is first refused, then posted with other content, then reversed: the
 /// reversal must undo what was posted under the key, never the refused content.
 #[tokio::test]
 async fn a_reversal_in_a_batch_negates_the_entry_posted_under_its_key() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post_all(
             &store,
@@ -1286,7 +1360,8 @@ async fn a_reversal_in_a_batch_negates_the_entry_posted_under_its_key() {
             other => panic!("{kind:?}: {other:?}"),
         }
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1295,7 +1370,7 @@ async fn a_reversal_in_a_batch_negates_the_entry_posted_under_its_key() {
 
 #[tokio::test]
 async fn balances_as_of_a_date_count_only_entries_dated_up_to_that_day() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         post_all(
             &store,
@@ -1409,7 +1484,8 @@ async fn balances_as_of_a_date_count_only_entries_dated_up_to_that_day() {
         assert_eq!(now.get(&key), Some(&(8_000, 3_000)), "{kind:?}");
         now.insert(key, (8_000, 0));
         assert_eq!(now, final_map, "{kind:?}");
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1500,11 +1576,15 @@ async fn busy_day(store: &Store) -> Vec<(String, i64)> {
 
 #[tokio::test]
 async fn check_and_verify_find_nothing_wrong_after_every_kind_of_entry() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         let heads = busy_day(&store).await;
         let report = store.check().await.expect("check");
-        assert!(report.problems.is_empty(), "{kind:?}: {:?}", report.problems);
+        assert!(
+            report.problems.is_empty(),
+            "{kind:?}: {:?}",
+            report.problems
+        );
         assert_eq!(report.entries, 17, "{kind:?}");
         let verify = store.verify().await.expect("verify");
         assert!(verify.broken.is_empty(), "{kind:?}: {:?}", verify.broken);
@@ -1535,7 +1615,8 @@ async fn check_and_verify_find_nothing_wrong_after_every_kind_of_entry() {
             ],
             "{kind:?}"
         );
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1586,7 +1667,7 @@ async fn dump(store: &Store) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test]
 async fn the_database_refuses_to_update_or_delete_entries_and_postings() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         busy_day(&store).await;
         let before = dump(&store).await;
@@ -1609,7 +1690,10 @@ async fn the_database_refuses_to_update_or_delete_entries_and_postings() {
         }
         for sql in statements {
             let result = sqlx::query(sql).execute(store.pool()).await;
-            assert!(result.is_err(), "{kind:?}: `{sql}` must be refused: {result:?}");
+            assert!(
+                result.is_err(),
+                "{kind:?}: `{sql}` must be refused: {result:?}"
+            );
             assert_eq!(dump(&store).await, before, "{kind:?}: `{sql}` changed data");
         }
         // Inside a transaction too: the statement fails and the commit writes nothing.
@@ -1624,7 +1708,8 @@ async fn the_database_refuses_to_update_or_delete_entries_and_postings() {
         assert_consistent(&store).await;
         // The store still works afterwards.
         post(&store, release("LATER", "440511", "440000", 1)).await;
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1764,7 +1849,7 @@ async fn verify_reports_entries_deleted_behind_the_store() {
 
 #[tokio::test]
 async fn no_entry_ever_touches_two_counties() {
-    for kind in common::backends() {
+    on_every_backend(|kind| async move {
         let (store, _db) = ledger(kind).await;
         busy_day(&store).await;
         // More attempts to cross a county line, all refused.
@@ -1808,7 +1893,10 @@ async fn no_entry_ever_touches_two_counties() {
              WHERE a.county_code <> e.county_code OR a.program <> e.program",
         )
         .await;
-        assert_eq!(crossing, 0, "{kind:?}: a posting left its entry's county or program");
+        assert_eq!(
+            crossing, 0,
+            "{kind:?}: a posting left its entry's county or program"
+        );
         let orphans = count(
             &store,
             "SELECT COUNT(*) FROM postings p LEFT JOIN entries e \
@@ -1824,11 +1912,8 @@ async fn no_entry_ever_touches_two_counties() {
         )
         .await;
         assert_eq!(counties_per_entry, 0, "{kind:?}");
-        let counties_touched = count(
-            &store,
-            "SELECT COUNT(DISTINCT county_code) FROM entries",
-        )
-        .await;
+        let counties_touched =
+            count(&store, "SELECT COUNT(DISTINCT county_code) FROM entries").await;
         assert_eq!(counties_touched, 3, "{kind:?}");
 
         // Every account's owner belongs in its county's books.
@@ -1853,14 +1938,18 @@ async fn no_entry_ever_touches_two_counties() {
                     "{kind:?}: region {owner} has an account in {county}"
                 );
             } else if let Some(home) = units.get(&owner) {
-                assert_eq!(home, &county, "{kind:?}: unit {owner} has an account in {county}");
+                assert_eq!(
+                    home, &county,
+                    "{kind:?}: unit {owner} has an account in {county}"
+                );
             } else {
                 assert_eq!(owner, PERSON, "{kind:?}: unexpected owner {owner}");
                 assert_eq!(county, "440511", "{kind:?}");
             }
         }
         assert_consistent(&store).await;
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1884,10 +1973,13 @@ fn hledger_amounts_parse() {
 
 #[tokio::test]
 async fn hledger_agrees_with_the_stored_balances() {
-    let hledger = std::process::Command::new("hledger").arg("--version").output();
+    let hledger = std::process::Command::new("hledger")
+        .arg("--version")
+        .output();
     if let Err(e) = hledger {
         panic!("hledger is not installed ({e}): `.ci/run` installs it (apt-get install hledger)");
     }
+    // `export_journal` writes to a `dyn Write`, which cannot cross threads: no task per backend.
     for kind in common::backends() {
         let (store, db) = ledger(kind).await;
         busy_day(&store).await;

@@ -9,20 +9,24 @@ use sqlx::AssertSqlSafe;
 
 use earmark::ledger::{AccountKind, AccountRef, NewEntry, Posting};
 use earmark::money::Fen;
-use earmark::store::{values_sql, BatchMode, Store, PARAMS_PER_STATEMENT_MAX};
+use earmark::store::{BatchMode, PARAMS_PER_STATEMENT_MAX, Store, values_sql};
 
-use super::commands::Failure;
 use super::BenchArgs;
+use super::commands::Failure;
 
 pub async fn run(args: &BenchArgs) -> Result<(), Failure> {
     if args.entries == 0 || args.batch == 0 {
-        return Err(Failure::refused("refused: --entries and --batch must be at least 1"));
+        return Err(Failure::refused(
+            "refused: --entries and --batch must be at least 1",
+        ));
     }
     println!(
         "earmark bench: {} entries of two postings, {} per transaction; {} cores",
         args.entries,
         args.batch,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
     println!(
         "{:<10} {:>14} {:>16} {:>8} {:>16} {:>16}",
@@ -43,12 +47,23 @@ pub async fn run(args: &BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn measure(name: &str, ledger_url: &str, raw_url: &str, args: &BenchArgs) -> Result<(), Failure> {
+async fn measure(
+    name: &str,
+    ledger_url: &str,
+    raw_url: &str,
+    args: &BenchArgs,
+) -> Result<(), Failure> {
     let trouble = |e: earmark::store::StoreError| Failure::trouble(format!("error: {e}"));
     let counties = {
         let store = Store::open(ledger_url).await.map_err(trouble)?;
         store.init().await.map_err(trouble)?;
-        let counties: Vec<String> = store.regions().await.map_err(trouble)?.counties().map(|r| r.code.clone()).collect();
+        let counties: Vec<String> = store
+            .regions()
+            .await
+            .map_err(trouble)?
+            .counties()
+            .map(|r| r.code.clone())
+            .collect();
         store.close().await;
         counties
     };
@@ -59,8 +74,13 @@ async fn measure(name: &str, ledger_url: &str, raw_url: &str, args: &BenchArgs) 
     let mut posted = 0;
     while posted < args.entries {
         let n = args.batch.min(args.entries - posted);
-        let batch: Vec<NewEntry> = (posted..posted + n).map(|i| bench_entry(i, &counties)).collect();
-        store.post(&batch, BatchMode::AllOrNothing).await.map_err(trouble)?;
+        let batch: Vec<NewEntry> = (posted..posted + n)
+            .map(|i| bench_entry(i, &counties))
+            .collect();
+        store
+            .post(&batch, BatchMode::AllOrNothing)
+            .await
+            .map_err(trouble)?;
         posted += n;
     }
     let ledger_seconds = started.elapsed().as_secs_f64();
@@ -71,7 +91,9 @@ async fn measure(name: &str, ledger_url: &str, raw_url: &str, args: &BenchArgs) 
     let raw = Store::open(raw_url).await.map_err(trouble)?;
     reset_peak_memory();
     let started = Instant::now();
-    raw_insert(&raw, args.entries, args.batch, &counties).await.map_err(trouble)?;
+    raw_insert(&raw, args.entries, args.batch, &counties)
+        .await
+        .map_err(trouble)?;
     let raw_seconds = started.elapsed().as_secs_f64();
     let raw_peak = peak_memory_mib();
     raw.close().await;
@@ -84,15 +106,20 @@ async fn measure(name: &str, ledger_url: &str, raw_url: &str, args: &BenchArgs) 
         ledger_rate,
         raw_rate,
         ledger_rate / raw_rate,
-        ledger_peak.map(|m| m.to_string()).unwrap_or_else(|| "?".into()),
-        raw_peak.map(|m| m.to_string()).unwrap_or_else(|| "?".into()),
+        ledger_peak
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "?".into()),
+        raw_peak
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "?".into()),
     );
     Ok(())
 }
 
 fn bench_entry(i: usize, counties: &[String]) -> NewEntry {
     let county = &counties[i % counties.len()];
-    let date = NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date") + chrono::Duration::days((i % 365) as i64);
+    let date = NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date")
+        + chrono::Duration::days((i % 365) as i64);
     let amount = Fen(90_000 + (i % 1000) as i64);
     NewEntry::normal(
         format!("bench-{i}"),
@@ -113,7 +140,12 @@ fn bench_entry(i: usize, counties: &[String]) -> NewEntry {
     )
 }
 
-async fn raw_insert(store: &Store, entries: usize, batch: usize, counties: &[String]) -> Result<(), earmark::store::StoreError> {
+async fn raw_insert(
+    store: &Store,
+    entries: usize,
+    batch: usize,
+    counties: &[String],
+) -> Result<(), earmark::store::StoreError> {
     let pool = store.pool();
     let mut done = 0;
     let hash = vec![0u8; 32];
@@ -175,7 +207,8 @@ async fn raw_insert(store: &Store, entries: usize, batch: usize, counties: &[Str
 
 fn tempdir() -> Result<std::path::PathBuf, Failure> {
     let dir = std::env::temp_dir().join(format!("earmark-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::trouble(format!("error: {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::trouble(format!("error: {}: {e}", dir.display())))?;
     Ok(dir)
 }
 
@@ -183,11 +216,15 @@ fn tempdir() -> Result<std::path::PathBuf, Failure> {
 async fn fresh_pg_database(server: &str, name: &str) -> Result<String, Failure> {
     sqlx::any::install_default_drivers();
     let trouble = |e: sqlx::Error| Failure::trouble(format!("error: PostgreSQL at {server}: {e}"));
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(server).await.map_err(trouble)?;
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&mut conn)
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(server)
         .await
         .map_err(trouble)?;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .map_err(trouble)?;
     sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use earmark::input::{self, postings, InputError, ReadAs};
+use earmark::input::{self, InputError, ReadAs, postings};
 use earmark::ledger::{EntryKind, NewEntry};
 use earmark::region::RegionTable;
 use earmark::store::{BalanceFilter, BatchMode, Outcome, Store, StoreError, Unit};
@@ -35,10 +35,12 @@ impl Failure {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
         match e {
-            StoreError::Database(_) | StoreError::Migrate(_) => Failure::trouble(format!("error: {e}")),
-            StoreError::Ledger(error) | StoreError::Refused { error, .. } => {
-                Failure::refused(format!("refused ({}): {error}; nothing was written", error.code()))
+            StoreError::Database(_) | StoreError::Migrate(_) => {
+                Failure::trouble(format!("error: {e}"))
             }
+            StoreError::Ledger(error) | StoreError::Refused { error, .. } => Failure::refused(
+                format!("refused ({}): {error}; nothing was written", error.code()),
+            ),
             other => Failure::refused(format!("error: {other}")),
         }
     }
@@ -83,7 +85,17 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Import(ImportCommand::Roster(args)) => {
+            super::roster::import_roster(store, args).await
+        }
+        Command::Import(ImportCommand::Deaths(args)) => {
+            super::roster::import_events(store, args, true).await
+        }
+        Command::Import(ImportCommand::Employment(args)) => {
+            super::roster::import_events(store, args, false).await
+        }
         Command::Import(what) => import(store, what).await,
+        Command::Roster(command) => super::roster::roster(store, command).await,
         Command::Post(args) => post(store, args).await,
         Command::Pending(command) => {
             let (args, kind, prefix) = match command {
@@ -91,7 +103,9 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
                 PendingCommand::Void(a) => (a, EntryKind::Void, "void"),
             };
             let entry = NewEntry {
-                key: args.key.unwrap_or_else(|| format!("{prefix}:{}", args.entry_key)),
+                key: args
+                    .key
+                    .unwrap_or_else(|| format!("{prefix}:{}", args.entry_key)),
                 date: args.date.unwrap_or_else(today),
                 county: String::new(),
                 program: String::new(),
@@ -107,7 +121,9 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
                 return Err(Failure::refused("refused: a reversal needs a --reason"));
             }
             let entry = NewEntry {
-                key: args.key.unwrap_or_else(|| format!("reverse:{}", args.entry_key)),
+                key: args
+                    .key
+                    .unwrap_or_else(|| format!("reverse:{}", args.entry_key)),
                 date: args.date.unwrap_or_else(today),
                 county: String::new(),
                 program: String::new(),
@@ -127,7 +143,8 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
                     include_zero: args.all,
                 })
                 .await?;
-            print_balances(&rows, args.format).map_err(|e| Failure::trouble(format!("error: {e}")))?;
+            print_balances(&rows, args.format)
+                .map_err(|e| Failure::trouble(format!("error: {e}")))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {
@@ -137,7 +154,9 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
                 report.entries, report.postings, report.accounts
             );
             if report.problems.is_empty() {
-                println!("OK: every entry balances inside one program and county; balances equal their postings; no held account is overdrawn");
+                println!(
+                    "OK: every entry balances inside one program and county; balances equal their postings; no held account is overdrawn"
+                );
                 Ok(ExitCode::SUCCESS)
             } else {
                 Err(Failure::refused(
@@ -174,14 +193,19 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
             }
         }
         Command::Export(ExportCommand::Ledger { out }) => {
-            let file = std::fs::File::create(&out)
-                .map_err(|e| Failure::trouble(format!("error: {}: cannot create: {e}", out.display())))?;
+            let file = std::fs::File::create(&out).map_err(|e| {
+                Failure::trouble(format!("error: {}: cannot create: {e}", out.display()))
+            })?;
             let mut writer = std::io::BufWriter::new(file);
             let count = store.export_journal(&mut writer).await?;
             writer
                 .flush()
                 .map_err(|e| Failure::trouble(format!("error: {}: {e}", out.display())))?;
-            println!("wrote {count} transactions to {} (hledger -f {} balance)", out.display(), out.display());
+            println!(
+                "wrote {count} transactions to {} (hledger -f {} balance)",
+                out.display(),
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(_) => unreachable!("handled before the store is opened"),
@@ -207,7 +231,7 @@ fn report_single(outcome: Outcome) -> Result<ExitCode> {
     }
 }
 
-fn note_encoding(file: &Path, read_as: ReadAs) {
+pub fn note_encoding(file: &Path, read_as: ReadAs) {
     if read_as == ReadAs::Gbk {
         eprintln!("note: {} was read as GBK (GB18030) text", file.display());
     }
@@ -219,8 +243,9 @@ async fn import(store: &Store, what: ImportCommand) -> Result<ExitCode> {
             let (text, read_as) = input::read_text(&args.file, args.encoding)?;
             note_encoding(&args.file, read_as);
             let known = store.regions().await?;
-            let table = RegionTable::from_csv(text.as_bytes(), &args.file.display().to_string(), &known)
-                .map_err(|e| Failure::refused(e.to_string()))?;
+            let table =
+                RegionTable::from_csv(text.as_bytes(), &args.file.display().to_string(), &known)
+                    .map_err(|e| Failure::refused(e.to_string()))?;
             let added = store.add_regions(table).await?;
             println!("imported {added} regions from {}", args.file.display());
         }
@@ -242,7 +267,11 @@ async fn import(store: &Store, what: ImportCommand) -> Result<ExitCode> {
         ImportCommand::Units(args) => {
             let (text, read_as) = input::read_text(&args.file, args.encoding)?;
             note_encoding(&args.file, read_as);
-            let units = parse_units(&text, &args.file.display().to_string(), &*store.regions().await?)?;
+            let units = parse_units(
+                &text,
+                &args.file.display().to_string(),
+                &*store.regions().await?,
+            )?;
             let added = store.register_units(&units).await?;
             println!(
                 "registered {added} new units from {} ({} already registered)",
@@ -250,13 +279,18 @@ async fn import(store: &Store, what: ImportCommand) -> Result<ExitCode> {
                 units.len() - added
             );
         }
+        ImportCommand::Roster(_) | ImportCommand::Deaths(_) | ImportCommand::Employment(_) => {
+            unreachable!("dispatched before")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `unit_code,name,county_code,township_code,kind`, every row checked against the regions.
 fn parse_units(text: &str, file: &str, regions: &RegionTable) -> Result<Vec<Unit>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| Failure::refused(format!("{file}: cannot read the header: {e}")))?
@@ -283,14 +317,28 @@ fn parse_units(text: &str, file: &str, regions: &RegionTable) -> Result<Vec<Unit
             }
         };
         let get = |i: usize| record.get(i).unwrap_or("").to_string();
-        let (code, name, county, township, kind) = (get(0).to_ascii_uppercase(), get(1), get(2), get(3), get(4));
-        let mut fail = |column: &str, rule: String| errors.push(format!("{file} row {row}, column {column}: {rule}"));
-        if code.is_empty() || code.len() > 40 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            fail("unit_code", format!("\"{code}\" must be 1 to 40 letters, digits, '-' or '_'"));
+        let (code, name, county, township, kind) =
+            (get(0).to_ascii_uppercase(), get(1), get(2), get(3), get(4));
+        let mut fail = |column: &str, rule: String| {
+            errors.push(format!("{file} row {row}, column {column}: {rule}"))
+        };
+        if code.is_empty()
+            || code.len() > 40
+            || !code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            fail(
+                "unit_code",
+                format!("\"{code}\" must be 1 to 40 letters, digits, '-' or '_'"),
+            );
             continue;
         }
         if regions.get(&code).is_some() {
-            fail("unit_code", format!("{code} is a region code: a unit needs a code of its own"));
+            fail(
+                "unit_code",
+                format!("{code} is a region code: a unit needs a code of its own"),
+            );
             continue;
         }
         if !seen.insert(code.clone()) {
@@ -302,17 +350,27 @@ fn parse_units(text: &str, file: &str, regions: &RegionTable) -> Result<Vec<Unit
             continue;
         }
         if !regions.get(&county).is_some_and(|r| r.county_role) {
-            fail("county_code", format!("{county} is not a county (or a city without districts)"));
+            fail(
+                "county_code",
+                format!("{county} is not a county (or a city without districts)"),
+            );
             continue;
         }
         if !township.is_empty()
             && regions.get(&township).and_then(|t| t.parent.as_deref()) != Some(county.as_str())
         {
-            fail("township_code", format!("{township} is not a township of {county}"));
+            fail(
+                "township_code",
+                format!("{township} is not a township of {county}"),
+            );
             continue;
         }
         if kind.is_empty() {
-            fail("kind", "the kind is empty (e.g. school, kindergarten, township_office, education_bureau)".into());
+            fail(
+                "kind",
+                "the kind is empty (e.g. school, kindergarten, township_office, education_bureau)"
+                    .into(),
+            );
             continue;
         }
         units.push(Unit {
@@ -342,7 +400,11 @@ async fn post(store: &Store, args: super::PostArgs) -> Result<ExitCode> {
         return Err(Failure::refused(lines.join("\n")));
     }
     let entries: Vec<NewEntry> = parsed.entries.iter().map(|p| p.entry.clone()).collect();
-    let mode = if args.partial { BatchMode::SkipRefused } else { BatchMode::AllOrNothing };
+    let mode = if args.partial {
+        BatchMode::SkipRefused
+    } else {
+        BatchMode::AllOrNothing
+    };
     let outcomes = match store.post(&entries, mode).await {
         Ok(o) => o,
         Err(StoreError::Refused { index, error }) => {
@@ -381,7 +443,9 @@ async fn post(store: &Store, args: super::PostArgs) -> Result<ExitCode> {
             }
         }
     }
-    println!("{file}: posted {posted} entries ({postings_count} postings); {again} already posted before (nothing changed)");
+    println!(
+        "{file}: posted {posted} entries ({postings_count} postings); {again} already posted before (nothing changed)"
+    );
     if args.partial && !bad_rows.is_empty() {
         bad_rows.sort_by_key(|b| b.row);
         let rejects = args
@@ -406,7 +470,11 @@ async fn post(store: &Store, args: super::PostArgs) -> Result<ExitCode> {
 }
 
 /// The refused rows as they came, plus `row` and `error` columns; UTF-8 with BOM so Excel opens it.
-fn write_rejects(path: &Path, header: &csv::StringRecord, rows: &[postings::BadRow]) -> std::io::Result<()> {
+fn write_rejects(
+    path: &Path,
+    header: &csv::StringRecord,
+    rows: &[postings::BadRow],
+) -> std::io::Result<()> {
     let mut file = std::fs::File::create(path)?;
     file.write_all(b"\xEF\xBB\xBF")?;
     let mut writer = csv::Writer::from_writer(file);
@@ -469,10 +537,17 @@ fn print_balances(rows: &[earmark::store::BalanceRow], format: Format) -> std::i
                 ("余额 balance(元)", 20, true),
                 ("预留 reserved(元)", 20, true),
             ];
-            let head: Vec<String> = columns.iter().map(|(name, w, right)| pad(name, *w, *right)).collect();
+            let head: Vec<String> = columns
+                .iter()
+                .map(|(name, w, right)| pad(name, *w, *right))
+                .collect();
             writeln!(out, "{}", head.join(" ").trim_end())?;
             for r in rows {
-                let reserved = if r.reserved.is_zero() { String::new() } else { r.reserved.grouped() };
+                let reserved = if r.reserved.is_zero() {
+                    String::new()
+                } else {
+                    r.reserved.grouped()
+                };
                 let cells = [
                     r.county_code.clone(),
                     r.program.clone(),

@@ -4,6 +4,7 @@
 
 mod bench;
 mod commands;
+mod roster;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ pub enum Command {
     /// 导入: load reference data or disbursing units from a file
     #[command(subcommand)]
     Import(ImportCommand),
+    /// 名册: lock the registry, record a person leaving, list a roster
+    #[command(subcommand)]
+    Roster(RosterCommand),
     /// 记账: post the entries of a CSV file (entry_key,date,county_code,program,account,amount,memo)
     Post(PostArgs),
     /// 两阶段: post or void a pending entry (a payout line waiting for the bank)
@@ -72,6 +76,60 @@ pub enum ImportCommand {
     Calendar(FileArgs),
     /// Disbursing units (发放单位): unit_code,name,county_code,township_code,kind
     Units(FileArgs),
+    /// A program's roster (名册), CSV or XLSX. MBDK columns: id_number,name,sex,birth_date,semesters,
+    /// county_code,township_code,unit_code,bank_account,exclusion,death_date (the first six required;
+    /// Chinese headers accepted). Child programs add guardian_name,guardian_id_number,enrolled_from.
+    Roster(RosterImportArgs),
+    /// Deaths from 公安户籍 / 卫健 data: id_number,death_date,source
+    Deaths(FileArgs),
+    /// Employment from 社保 data: id_number,employer_kind,from_date
+    Employment(FileArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RosterImportArgs {
+    /// The program whose roster this is (e.g. MBDK)
+    #[arg(long)]
+    pub program: String,
+    /// The CSV or XLSX file
+    pub file: PathBuf,
+    /// Load the good rows and write the bad ones, with an `error` column, to --rejects
+    #[arg(long)]
+    pub partial: bool,
+    /// Where --partial writes the refused rows [default: FILE.rejected.csv]
+    #[arg(long, requires = "partial")]
+    pub rejects: Option<PathBuf>,
+    /// How a CSV file's text is encoded
+    #[arg(long, value_enum, default_value_t = Encoding::Auto)]
+    pub encoding: Encoding,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RosterCommand {
+    /// Freeze the verified registry (只减不增): nobody added, service years fixed from now on
+    Lock {
+        #[arg(long)]
+        program: String,
+    },
+    /// A person leaves the roster from a date, for a reason: death, disqualified or transfer
+    Leave {
+        #[arg(long)]
+        program: String,
+        /// The person's ID number
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        #[arg(long)]
+        reason: String,
+    },
+    /// List a roster (ID numbers masked)
+    Show {
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        county: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -205,7 +263,10 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .without_time()
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -46,7 +46,11 @@ pub fn read_text(path: &Path, encoding: Encoding) -> Result<(String, ReadAs), In
     decode(&bytes, encoding, &file)
 }
 
-pub fn decode(bytes: &[u8], encoding: Encoding, file: &str) -> Result<(String, ReadAs), InputError> {
+pub fn decode(
+    bytes: &[u8],
+    encoding: Encoding,
+    file: &str,
+) -> Result<(String, ReadAs), InputError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let gbk = |bytes: &[u8]| {
         let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
@@ -75,7 +79,8 @@ pub fn decode(bytes: &[u8], encoding: Encoding, file: &str) -> Result<(String, R
                 .map(|t| (t, ReadAs::Gbk))
                 .ok_or_else(|| InputError::Encoding {
                     file: file.to_string(),
-                    reason: "is neither UTF-8 nor GBK text: save it from Excel as \"CSV UTF-8\"".into(),
+                    reason: "is neither UTF-8 nor GBK text: save it from Excel as \"CSV UTF-8\""
+                        .into(),
                 }),
         },
     }
@@ -97,7 +102,10 @@ mod tests {
     fn gbk_is_refused_by_name_when_utf8_is_demanded() {
         let (bytes, _, _) = encoding_rs::GBK.encode("县财政");
         let err = decode(&bytes, Encoding::Utf8, "x.csv").unwrap_err();
-        assert!(err.to_string().starts_with("x.csv: is not UTF-8 text"), "{err}");
+        assert!(
+            err.to_string().starts_with("x.csv: is not UTF-8 text"),
+            "{err}"
+        );
     }
 
     #[test]

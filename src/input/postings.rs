@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 
 use super::InputError;
 use crate::ledger::{AccountRef, EntryKind, NewEntry, Posting};
-use crate::money::{parse_amount, SignRule};
+use crate::money::{SignRule, parse_amount};
 
 /// A file holds at most this many rows; larger loads are split by the caller.
 pub const ROWS_PER_FILE_MAX: usize = 10_000_000;
@@ -59,7 +59,10 @@ pub fn describe_rows(file: &str, rows: &[u64]) -> String {
         }
         _ => format!(
             "{file} rows {}",
-            rows.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            rows.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -79,7 +82,10 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
     let mut positions = [usize::MAX; 7];
     for (i, name) in header.iter().enumerate() {
         let name = name.trim().to_ascii_lowercase();
-        if let Some(c) = COLUMNS.iter().position(|(en, zh)| name == *en || name == *zh) {
+        if let Some(c) = COLUMNS
+            .iter()
+            .position(|(en, zh)| name == *en || name == *zh)
+        {
             positions[c] = i;
         }
     }
@@ -112,7 +118,9 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
         if index >= ROWS_PER_FILE_MAX {
             return Err(InputError::Format {
                 file: file.to_string(),
-                message: format!("has more than {ROWS_PER_FILE_MAX} rows: split it into several files"),
+                message: format!(
+                    "has more than {ROWS_PER_FILE_MAX} rows: split it into several files"
+                ),
             });
         }
         let record = match record {
@@ -132,14 +140,20 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
             continue; // Excel leaves blank lines at the end
         }
         let field = |c: usize| record.get(positions[c]).unwrap_or("");
-        let row_error = |column: usize, rule: String| format!("{file} row {row}, column {}: {rule}", COLUMNS[column].0);
+        let row_error = |column: usize, rule: String| {
+            format!("{file} row {row}, column {}: {rule}", COLUMNS[column].0)
+        };
         let parsed = (|| {
             let key = field(0).to_string();
             if key.is_empty() {
                 return Err(row_error(0, "the entry key is empty".into()));
             }
-            let date = NaiveDate::parse_from_str(field(1), "%Y-%m-%d")
-                .map_err(|_| row_error(1, format!("\"{}\" is not a real date written YYYY-MM-DD", field(1))))?;
+            let date = NaiveDate::parse_from_str(field(1), "%Y-%m-%d").map_err(|_| {
+                row_error(
+                    1,
+                    format!("\"{}\" is not a real date written YYYY-MM-DD", field(1)),
+                )
+            })?;
             let county = field(2).to_string();
             if county.is_empty() {
                 return Err(row_error(2, "the county code is empty".into()));
@@ -149,8 +163,14 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
                 return Err(row_error(3, "the program is empty".into()));
             }
             let account = AccountRef::parse(field(4)).map_err(|e| row_error(4, e.to_string()))?;
-            let amount = parse_amount(field(5), SignRule::Any).map_err(|e| row_error(5, e.to_string()))?;
-            let memo = if positions[6] == usize::MAX { "" } else { field(6) }.to_string();
+            let amount =
+                parse_amount(field(5), SignRule::Any).map_err(|e| row_error(5, e.to_string()))?;
+            let memo = if positions[6] == usize::MAX {
+                ""
+            } else {
+                field(6)
+            }
+            .to_string();
             Ok((key, date, county, program, account, amount, memo))
         })();
         let (key, date, county, program, account, amount, memo) = match parsed {
@@ -160,7 +180,11 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
                 if let Some(&e) = by_key.get(field(0)) {
                     entry_errors.entry(e).or_insert(line.clone());
                 }
-                result.bad_rows.push(BadRow { row, record, error: line });
+                result.bad_rows.push(BadRow {
+                    row,
+                    record,
+                    error: line,
+                });
                 continue;
             }
         };
@@ -171,7 +195,11 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
                     date,
                     county: county.clone(),
                     program: program.clone(),
-                    kind: if pending { EntryKind::Pending } else { EntryKind::Normal },
+                    kind: if pending {
+                        EntryKind::Pending
+                    } else {
+                        EntryKind::Normal
+                    },
                     memo: memo.clone(),
                     postings: Vec::new(),
                     refers_to: None,
@@ -184,17 +212,29 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
         let parsed_entry = &mut result.entries[entry_index];
         let first_row = parsed_entry.rows.first().copied().unwrap_or(row);
         let mismatch = if parsed_entry.entry.program != program {
-            Some((3, format!(
-                "entry \"{key}\" began in row {first_row} with program {}: 专款专用, one entry moves one program's money",
-                parsed_entry.entry.program
-            )))
+            Some((
+                3,
+                format!(
+                    "entry \"{key}\" began in row {first_row} with program {}: 专款专用, one entry moves one program's money",
+                    parsed_entry.entry.program
+                ),
+            ))
         } else if parsed_entry.entry.county != county {
-            Some((2, format!(
-                "entry \"{key}\" began in row {first_row} in county {}: an entry stays inside one county's books",
-                parsed_entry.entry.county
-            )))
+            Some((
+                2,
+                format!(
+                    "entry \"{key}\" began in row {first_row} in county {}: an entry stays inside one county's books",
+                    parsed_entry.entry.county
+                ),
+            ))
         } else if parsed_entry.entry.date != date {
-            Some((1, format!("entry \"{key}\" began in row {first_row} dated {}: one entry has one date", parsed_entry.entry.date)))
+            Some((
+                1,
+                format!(
+                    "entry \"{key}\" began in row {first_row} dated {}: one entry has one date",
+                    parsed_entry.entry.date
+                ),
+            ))
         } else {
             None
         };
@@ -202,13 +242,20 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
             let line = row_error(column, rule);
             result.errors.push(line.clone());
             entry_errors.entry(entry_index).or_insert(line.clone());
-            result.bad_rows.push(BadRow { row, record, error: line });
+            result.bad_rows.push(BadRow {
+                row,
+                record,
+                error: line,
+            });
             continue;
         }
         if parsed_entry.entry.memo.is_empty() && !memo.is_empty() {
             parsed_entry.entry.memo = memo;
         }
-        parsed_entry.entry.postings.push(Posting { account, amount });
+        parsed_entry
+            .entry
+            .postings
+            .push(Posting { account, amount });
         parsed_entry.rows.push(row);
         parsed_entry.records.push(record);
     }
@@ -217,7 +264,10 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
     let mut kept = Vec::with_capacity(result.entries.len());
     for (index, parsed) in std::mem::take(&mut result.entries).into_iter().enumerate() {
         let failure = match entry_errors.get(&index) {
-            Some(line) => Some(format!("another row of entry \"{}\" is bad: {line}", parsed.entry.key)),
+            Some(line) => Some(format!(
+                "another row of entry \"{}\" is bad: {line}",
+                parsed.entry.key
+            )),
             None => parsed.entry.validate().err().map(|e| {
                 let line = format!("{}: {e}", describe_rows(file, &parsed.rows));
                 result.errors.push(line.clone());
@@ -227,7 +277,11 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
         match failure {
             Some(line) => {
                 for (row, record) in parsed.rows.into_iter().zip(parsed.records) {
-                    result.bad_rows.push(BadRow { row, record, error: line.clone() });
+                    result.bad_rows.push(BadRow {
+                        row,
+                        record,
+                        error: line.clone(),
+                    });
                 }
             }
             None => kept.push(parsed),
@@ -270,11 +324,15 @@ mod tests {
 
     #[test]
     fn an_unbalanced_entry_names_its_rows() {
-        let text = format!("{HEADER}R-1,2025-01-15,440511,MBDK,440511:held,10.00,\nR-1,2025-01-15,440511,MBDK,440000:budget,-9.99,\n");
+        let text = format!(
+            "{HEADER}R-1,2025-01-15,440511,MBDK,440511:held,10.00,\nR-1,2025-01-15,440511,MBDK,440000:budget,-9.99,\n"
+        );
         let file = parse(&text, "p.csv", false).unwrap();
         assert_eq!(
             file.errors,
-            ["p.csv rows 2-3: entry \"R-1\" does not balance: its postings sum to 0.01, they must sum to 0.00"]
+            [
+                "p.csv rows 2-3: entry \"R-1\" does not balance: its postings sum to 0.01, they must sum to 0.00"
+            ]
         );
         assert!(file.entries.is_empty());
         assert_eq!(file.bad_rows.len(), 2);
@@ -282,9 +340,14 @@ mod tests {
 
     #[test]
     fn two_programs_in_one_entry_are_refused_at_the_row() {
-        let text = format!("{HEADER}R-1,2025-01-15,440511,MBDK,440511:held,10.00,\nR-1,2025-01-15,440511,XQZZ,440000:budget,-10.00,\n");
+        let text = format!(
+            "{HEADER}R-1,2025-01-15,440511,MBDK,440511:held,10.00,\nR-1,2025-01-15,440511,XQZZ,440000:budget,-10.00,\n"
+        );
         let file = parse(&text, "p.csv", false).unwrap();
-        assert_eq!(file.errors[0], "p.csv row 3, column program: entry \"R-1\" began in row 2 with program MBDK: 专款专用, one entry moves one program's money");
+        assert_eq!(
+            file.errors[0],
+            "p.csv row 3, column program: entry \"R-1\" began in row 2 with program MBDK: 专款专用, one entry moves one program's money"
+        );
         assert!(file.entries.is_empty());
     }
 
@@ -292,19 +355,29 @@ mod tests {
     fn a_malformed_amount_names_row_and_column() {
         let text = format!("{HEADER}R-1,2025-01-15,440511,MBDK,440511:held,12.345,\n");
         let file = parse(&text, "p.csv", false).unwrap();
-        assert!(file.errors[0].starts_with("p.csv row 2, column amount: amount \"12.345\""), "{}", file.errors[0]);
+        assert!(
+            file.errors[0].starts_with("p.csv row 2, column amount: amount \"12.345\""),
+            "{}",
+            file.errors[0]
+        );
     }
 
     #[test]
     fn a_bad_date_names_row_and_column() {
         let text = format!("{HEADER}R-1,2025-02-30,440511,MBDK,440511:held,1,\n");
         let file = parse(&text, "p.csv", false).unwrap();
-        assert_eq!(file.errors[0], "p.csv row 2, column date: \"2025-02-30\" is not a real date written YYYY-MM-DD");
+        assert_eq!(
+            file.errors[0],
+            "p.csv row 2, column date: \"2025-02-30\" is not a real date written YYYY-MM-DD"
+        );
     }
 
     #[test]
     fn a_missing_column_is_named() {
         let err = parse("entry_key,date,program,account,amount\n", "p.csv", false).unwrap_err();
-        assert!(err.to_string().contains("lacks column(s) county_code"), "{err}");
+        assert!(
+            err.to_string().contains("lacks column(s) county_code"),
+            "{err}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{read_text, Encoding, InputError, ReadAs};
+use super::{Encoding, InputError, ReadAs, read_text};
 
 /// Rows a table may have; a province's registry is a few hundred thousand.
 pub const TABLE_ROWS_MAX: usize = 5_000_000;
@@ -52,13 +52,13 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Table, InputError> {
             return Err(InputError::Format {
                 file: file.into(),
                 message: format!("row 1: unreadable header: {e}"),
-            })
+            });
         }
         None => {
             return Err(InputError::Format {
                 file: file.into(),
                 message: "is empty: a header row is required".into(),
-            })
+            });
         }
     };
     let mut rows = Vec::new();
@@ -88,7 +88,7 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Table, InputError> {
 }
 
 fn read_xlsx(path: &Path) -> Result<Table, InputError> {
-    use calamine::{open_workbook, Data, Reader, Xlsx};
+    use calamine::{Data, Reader, Xlsx, open_workbook};
     let file = path.display().to_string();
     let mut workbook: Xlsx<_> = open_workbook(path).map_err(|e| InputError::Format {
         file: file.clone(),

@@ -72,10 +72,11 @@ pub fn chain_hash(previous: &Hash, seq: i64, created_at: &str, content: &Hash) -
 
 pub fn to_hex(hash: &[u8]) -> String {
     use std::fmt::Write;
-    hash.iter().fold(String::with_capacity(64), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
+    hash.iter()
+        .fold(String::with_capacity(64), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
 }
 
 /// Reads a hash stored as bytes; anything of the wrong length is treated as damage, not a panic.
@@ -110,8 +111,14 @@ mod tests {
             ("440511", AccountKind::Held, Fen(101)),
             ("440000", AccountKind::Budget, Fen(-101)),
         ];
-        assert_ne!(content_hash(&content(&a, "")), content_hash(&content(&b, "")));
-        assert_eq!(content_hash(&content(&a, "")), content_hash(&content(&a, "")));
+        assert_ne!(
+            content_hash(&content(&a, "")),
+            content_hash(&content(&b, ""))
+        );
+        assert_eq!(
+            content_hash(&content(&a, "")),
+            content_hash(&content(&a, ""))
+        );
     }
 
     #[test]

@@ -102,10 +102,12 @@ impl AccountRef {
     /// Parses `OWNER:KIND`.
     pub fn parse(text: &str) -> Result<AccountRef, LedgerError> {
         let text = text.trim();
-        let (owner, kind) = text.rsplit_once(':').ok_or_else(|| LedgerError::BadAccount {
-            account: text.to_string(),
-            reason: "must be written OWNER:KIND, e.g. 440000:budget".into(),
-        })?;
+        let (owner, kind) = text
+            .rsplit_once(':')
+            .ok_or_else(|| LedgerError::BadAccount {
+                account: text.to_string(),
+                reason: "must be written OWNER:KIND, e.g. 440000:budget".into(),
+            })?;
         let kind = AccountKind::parse(kind).ok_or_else(|| LedgerError::BadAccount {
             account: text.to_string(),
             reason: format!(
@@ -115,13 +117,13 @@ impl AccountRef {
         let owner = owner.trim();
         if owner.is_empty()
             || owner.chars().count() > OWNER_CHARS_MAX
-            || !owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !owner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Err(LedgerError::BadAccount {
                 account: text.to_string(),
-                reason: format!(
-                    "owner must be 1 to {OWNER_CHARS_MAX} letters, digits, '-' or '_'"
-                ),
+                reason: format!("owner must be 1 to {OWNER_CHARS_MAX} letters, digits, '-' or '_'"),
             });
         }
         Ok(AccountRef::new(owner.to_ascii_uppercase(), kind))
@@ -184,7 +186,10 @@ impl EntryKind {
 
     /// Whether this entry's own postings move balances (a pending entry's only reserve).
     pub fn moves_balances(self) -> bool {
-        matches!(self, EntryKind::Normal | EntryKind::Post | EntryKind::Reversal)
+        matches!(
+            self,
+            EntryKind::Normal | EntryKind::Post | EntryKind::Reversal
+        )
     }
 }
 
@@ -419,11 +424,17 @@ pub fn apply<K: Clone + Eq + std::hash::Hash>(
 /// Every way the ledger refuses an entry, most fundamental first. Each names the entry's key.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum LedgerError {
-    #[error("entry key \"{key}\" is empty, longer than {KEY_CHARS_MAX} characters, padded with spaces or holds control characters")]
+    #[error(
+        "entry key \"{key}\" is empty, longer than {KEY_CHARS_MAX} characters, padded with spaces or holds control characters"
+    )]
     BadKey { key: String },
-    #[error("entry \"{key}\": memo is longer than {MEMO_CHARS_MAX} characters or holds control characters")]
+    #[error(
+        "entry \"{key}\": memo is longer than {MEMO_CHARS_MAX} characters or holds control characters"
+    )]
     MemoTooLong { key: String },
-    #[error("entry \"{key}\": post, void and reversal entries name one earlier entry and bring no postings of their own; other entries name none")]
+    #[error(
+        "entry \"{key}\": post, void and reversal entries name one earlier entry and bring no postings of their own; other entries name none"
+    )]
     BadReference { key: String },
     #[error("account \"{account}\": {reason}")]
     BadAccount { account: String, reason: String },
@@ -437,13 +448,17 @@ pub enum LedgerError {
     DuplicateAccount { key: String, account: String },
     #[error("entry \"{key}\" does not balance: its postings sum to {sum}, they must sum to 0.00")]
     Unbalanced { key: String, sum: Fen },
-    #[error("entry \"{key}\" mixes programs {first} and {second}: 专款专用, one entry moves one program's money")]
+    #[error(
+        "entry \"{key}\" mixes programs {first} and {second}: 专款专用, one entry moves one program's money"
+    )]
     TwoPrograms {
         key: String,
         first: String,
         second: String,
     },
-    #[error("entry \"{key}\" touches counties {first} and {second}: an entry stays inside one county's books")]
+    #[error(
+        "entry \"{key}\" touches counties {first} and {second}: an entry stays inside one county's books"
+    )]
     TwoCounties {
         key: String,
         first: String,
@@ -453,7 +468,9 @@ pub enum LedgerError {
     Overflow { key: String },
     #[error("entry \"{key}\": unknown program \"{program}\"")]
     UnknownProgram { key: String, program: String },
-    #[error("entry \"{key}\": \"{county}\" is not a county (or a city without districts) in the region table")]
+    #[error(
+        "entry \"{key}\": \"{county}\" is not a county (or a city without districts) in the region table"
+    )]
     UnknownCounty { key: String, county: String },
     #[error("entry \"{key}\": account {account} is not open in county {county}: {reason}")]
     UnknownAccount {
@@ -462,14 +479,18 @@ pub enum LedgerError {
         county: String,
         reason: String,
     },
-    #[error("entry \"{key}\" would overdraw {account}: available {available}, the entry needs {needed}")]
+    #[error(
+        "entry \"{key}\" would overdraw {account}: available {available}, the entry needs {needed}"
+    )]
     Overdraft {
         key: String,
         account: String,
         available: Fen,
         needed: Fen,
     },
-    #[error("entry \"{key}\" was already posted with different content: a key names one entry forever")]
+    #[error(
+        "entry \"{key}\" was already posted with different content: a key names one entry forever"
+    )]
     ExistsWithDifferentContent { key: String },
     #[error("entry \"{key}\" refers to \"{target}\", which does not exist")]
     ReferenceNotFound { key: String, target: String },

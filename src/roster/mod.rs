@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 
 use crate::calendar::YearMonth;
-use crate::id_number::{verify_against, IdNumber, Sex};
+use crate::id_number::{IdNumber, Sex, verify_against};
 use crate::input::table::Table;
 use crate::region::{Level, RegionTable};
 
@@ -59,28 +59,88 @@ struct Column {
 }
 
 const COLUMNS: &[Column] = &[
-    Column { name: "id_number", aliases: &["身份证号", "公民身份号码", "身份证号码"] },
-    Column { name: "name", aliases: &["姓名"] },
-    Column { name: "sex", aliases: &["性别"] },
-    Column { name: "birth_date", aliases: &["出生日期"] },
-    Column { name: "semesters", aliases: &["任教学期数", "学期数", "任教学期"] },
-    Column { name: "county_code", aliases: &["县区代码", "县代码"] },
-    Column { name: "township_code", aliases: &["乡镇代码", "乡镇街道代码"] },
-    Column { name: "unit_code", aliases: &["发放单位代码", "单位代码"] },
-    Column { name: "bank_account", aliases: &["银行账号", "银行卡号"] },
-    Column { name: "exclusion", aliases: &["排除情形"] },
-    Column { name: "death_date", aliases: &["死亡日期", "去世日期"] },
-    Column { name: "guardian_name", aliases: &["监护人姓名", "家长姓名"] },
-    Column { name: "guardian_id_number", aliases: &["监护人身份证号"] },
-    Column { name: "enrolled_from", aliases: &["起始月份", "入园学期", "入学学期"] },
-    Column { name: "category", aliases: &["类别", "学段"] },
+    Column {
+        name: "id_number",
+        aliases: &["身份证号", "公民身份号码", "身份证号码"],
+    },
+    Column {
+        name: "name",
+        aliases: &["姓名"],
+    },
+    Column {
+        name: "sex",
+        aliases: &["性别"],
+    },
+    Column {
+        name: "birth_date",
+        aliases: &["出生日期"],
+    },
+    Column {
+        name: "semesters",
+        aliases: &["任教学期数", "学期数", "任教学期"],
+    },
+    Column {
+        name: "county_code",
+        aliases: &["县区代码", "县代码"],
+    },
+    Column {
+        name: "township_code",
+        aliases: &["乡镇代码", "乡镇街道代码"],
+    },
+    Column {
+        name: "unit_code",
+        aliases: &["发放单位代码", "单位代码"],
+    },
+    Column {
+        name: "bank_account",
+        aliases: &["银行账号", "银行卡号"],
+    },
+    Column {
+        name: "exclusion",
+        aliases: &["排除情形"],
+    },
+    Column {
+        name: "death_date",
+        aliases: &["死亡日期", "去世日期"],
+    },
+    Column {
+        name: "guardian_name",
+        aliases: &["监护人姓名", "家长姓名"],
+    },
+    Column {
+        name: "guardian_id_number",
+        aliases: &["监护人身份证号"],
+    },
+    Column {
+        name: "enrolled_from",
+        aliases: &["起始月份", "入园学期", "入学学期"],
+    },
+    Column {
+        name: "category",
+        aliases: &["类别", "学段"],
+    },
 ];
 
 /// The columns a beneficiary kind must have.
 pub fn required_columns(beneficiary: &str) -> &'static [&'static str] {
     match beneficiary {
-        "teacher" => &["id_number", "name", "sex", "birth_date", "semesters", "county_code"],
-        _ => &["id_number", "name", "sex", "birth_date", "county_code", "unit_code", "enrolled_from"],
+        "teacher" => &[
+            "id_number",
+            "name",
+            "sex",
+            "birth_date",
+            "semesters",
+            "county_code",
+        ],
+        _ => &[
+            "id_number",
+            "name",
+            "sex",
+            "birth_date",
+            "county_code",
+            "unit_code",
+            "enrolled_from",
+        ],
     }
 }
 
@@ -125,7 +185,10 @@ pub fn parse_roster(
         .iter()
         .copied()
         .filter(|name| {
-            let i = COLUMNS.iter().position(|c| c.name == *name).expect("known column");
+            let i = COLUMNS
+                .iter()
+                .position(|c| c.name == *name)
+                .expect("known column");
             positions[i].is_none()
         })
         .collect();
@@ -183,7 +246,10 @@ struct Cells<'a> {
 
 impl Cells<'_> {
     fn get(&self, name: &str) -> &str {
-        let i = COLUMNS.iter().position(|c| c.name == name).expect("known column");
+        let i = COLUMNS
+            .iter()
+            .position(|c| c.name == name)
+            .expect("known column");
         self.positions[i]
             .and_then(|p| self.cells.get(p))
             .map(String::as_str)
@@ -201,7 +267,11 @@ fn check_row(
     let cell = |name: &str| row.get(name);
     for name in required {
         if cell(name).is_empty() {
-            let column = COLUMNS.iter().find(|c| c.name == *name).expect("known").name;
+            let column = COLUMNS
+                .iter()
+                .find(|c| c.name == *name)
+                .expect("known")
+                .name;
             return Err((column, "is required and empty".into()));
         }
     }
@@ -209,38 +279,64 @@ fn check_row(
     let name = cell("name").to_string();
     let sex = Sex::parse(cell("sex"))
         .ok_or_else(|| ("sex", format!("\"{}\" is not M/F or 男/女", cell("sex"))))?;
-    let birth_date = parse_date(cell("birth_date"))
-        .ok_or_else(|| ("birth_date", format!("\"{}\" is not a real date (YYYY-MM-DD)", cell("birth_date"))))?;
+    let birth_date = parse_date(cell("birth_date")).ok_or_else(|| {
+        (
+            "birth_date",
+            format!("\"{}\" is not a real date (YYYY-MM-DD)", cell("birth_date")),
+        )
+    })?;
     verify_against(&id, Some(birth_date), None).map_err(|e| ("birth_date", e.to_string()))?;
     verify_against(&id, None, Some(sex)).map_err(|e| ("sex", e.to_string()))?;
     let semesters = match cell("semesters") {
         "" => None,
         text => Some(text.parse::<u32>().map_err(|_| {
-            ("semesters", format!("\"{text}\" is not a whole, non-negative number of semesters"))
+            (
+                "semesters",
+                format!("\"{text}\" is not a whole, non-negative number of semesters"),
+            )
         })?),
     };
     if semesters.is_some_and(|s| s > 120) {
-        return Err(("semesters", "more than 120 semesters (60 years) of teaching is not credible".into()));
+        return Err((
+            "semesters",
+            "more than 120 semesters (60 years) of teaching is not credible".into(),
+        ));
     }
     let county = cell("county_code").to_string();
     if !regions.get(&county).is_some_and(|r| r.county_role) {
-        return Err(("county_code", format!("{county} is not a county (or a city without districts)")));
+        return Err((
+            "county_code",
+            format!("{county} is not a county (or a city without districts)"),
+        ));
     }
     let township = optional(cell("township_code"));
     if let Some(t) = &township {
-        let ok = regions
-            .get(t)
-            .is_some_and(|r| r.level == Level::Township && r.parent.as_deref() == Some(county.as_str()));
+        let ok = regions.get(t).is_some_and(|r| {
+            r.level == Level::Township && r.parent.as_deref() == Some(county.as_str())
+        });
         if !ok {
-            return Err(("township_code", format!("{t} is not a township of {county}")));
+            return Err((
+                "township_code",
+                format!("{t} is not a township of {county}"),
+            ));
         }
     }
     let unit = optional(cell("unit_code")).map(|u| u.to_ascii_uppercase());
     if let Some(u) = &unit {
         match units.get(u) {
             Some(c) if *c == county => {}
-            Some(c) => return Err(("unit_code", format!("unit {u} belongs to county {c}, not {county}"))),
-            None => return Err(("unit_code", format!("unit {u} is not registered (earmark import units)"))),
+            Some(c) => {
+                return Err((
+                    "unit_code",
+                    format!("unit {u} belongs to county {c}, not {county}"),
+                ));
+            }
+            None => {
+                return Err((
+                    "unit_code",
+                    format!("unit {u} is not registered (earmark import units)"),
+                ));
+            }
         }
     }
     let bank_account = optional(cell("bank_account")).map(|a| a.replace([' ', '-'], ""));
@@ -260,7 +356,10 @@ fn check_row(
     }
     let death_date = match cell("death_date") {
         "" => None,
-        text => Some(parse_date(text).ok_or_else(|| ("death_date", format!("\"{text}\" is not a real date")))?),
+        text => Some(
+            parse_date(text)
+                .ok_or_else(|| ("death_date", format!("\"{text}\" is not a real date")))?,
+        ),
     };
     if death_date.is_some_and(|d| d < birth_date) {
         return Err(("death_date", "is before the birth date".into()));
@@ -276,10 +375,12 @@ fn check_row(
     };
     let enrolled_from = match cell("enrolled_from") {
         "" => None,
-        text => Some(
-            text.parse::<YearMonth>()
-                .map_err(|_| ("enrolled_from", format!("\"{text}\" is not a month written YYYY-MM")))?,
-        ),
+        text => Some(text.parse::<YearMonth>().map_err(|_| {
+            (
+                "enrolled_from",
+                format!("\"{text}\" is not a month written YYYY-MM"),
+            )
+        })?),
     };
     Ok(RosterEntry {
         program: program.to_string(),
@@ -313,21 +414,35 @@ fn optional(text: &str) -> Option<String> {
 /// A life event from another department's data: a death (公安户籍 / 卫健) or an employment (社保).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LifeEvent {
-    Death { id_number: String, date: NaiveDate, source: String },
-    Employment { id_number: String, date: NaiveDate, employer_kind: String },
+    Death {
+        id_number: String,
+        date: NaiveDate,
+        source: String,
+    },
+    Employment {
+        id_number: String,
+        date: NaiveDate,
+        employer_kind: String,
+    },
 }
 
 impl LifeEvent {
     pub fn id_number(&self) -> &str {
         match self {
-            LifeEvent::Death { id_number, .. } | LifeEvent::Employment { id_number, .. } => id_number,
+            LifeEvent::Death { id_number, .. } | LifeEvent::Employment { id_number, .. } => {
+                id_number
+            }
         }
     }
 }
 
 /// Reads a deaths file (`id_number,death_date,source`) or an employment file
 /// (`id_number,employer_kind,from_date`). Returns events and one line per broken rule.
-pub fn parse_life_events(table: &Table, file: &str, deaths: bool) -> Result<(Vec<(u64, LifeEvent)>, Vec<String>), String> {
+pub fn parse_life_events(
+    table: &Table,
+    file: &str,
+    deaths: bool,
+) -> Result<(Vec<(u64, LifeEvent)>, Vec<String>), String> {
     let id_col = table.column(&["id_number", "身份证号", "公民身份号码"]);
     let (date_col, other_col, wanted) = if deaths {
         (
@@ -343,7 +458,9 @@ pub fn parse_life_events(table: &Table, file: &str, deaths: bool) -> Result<(Vec
         )
     };
     let (Some(id_col), Some(date_col), Some(other_col)) = (id_col, date_col, other_col) else {
-        return Err(format!("{file} row 1: the header must name the columns {wanted}"));
+        return Err(format!(
+            "{file} row 1: the header must name the columns {wanted}"
+        ));
     };
     let mut events = Vec::new();
     let mut errors = Vec::new();
@@ -358,26 +475,41 @@ pub fn parse_life_events(table: &Table, file: &str, deaths: bool) -> Result<(Vec
         };
         let date_name = if deaths { "death_date" } else { "from_date" };
         let Some(date) = parse_date(get(date_col)) else {
-            errors.push(format!("{file} row {row}, column {date_name}: \"{}\" is not a real date", get(date_col)));
+            errors.push(format!(
+                "{file} row {row}, column {date_name}: \"{}\" is not a real date",
+                get(date_col)
+            ));
             continue;
         };
         if date < id.birth_date() {
-            errors.push(format!("{file} row {row}, column {date_name}: {date} is before the person's birth date"));
+            errors.push(format!(
+                "{file} row {row}, column {date_name}: {date} is before the person's birth date"
+            ));
             continue;
         }
         let other = get(other_col).to_string();
         if other.is_empty() {
             let column = if deaths { "source" } else { "employer_kind" };
-            errors.push(format!("{file} row {row}, column {column}: is required and empty"));
+            errors.push(format!(
+                "{file} row {row}, column {column}: is required and empty"
+            ));
             continue;
         }
         let id_number = id.as_str().to_string();
         events.push((
             *row,
             if deaths {
-                LifeEvent::Death { id_number, date, source: other }
+                LifeEvent::Death {
+                    id_number,
+                    date,
+                    source: other,
+                }
             } else {
-                LifeEvent::Employment { id_number, date, employer_kind: other }
+                LifeEvent::Employment {
+                    id_number,
+                    date,
+                    employer_kind: other,
+                }
             },
         ));
     }

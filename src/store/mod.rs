@@ -167,7 +167,9 @@ impl Store {
 
     /// Begins a write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so two
     /// writers queue instead of failing halfway when one upgrades from reading.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -212,7 +214,9 @@ impl Store {
 
     /// Whether `init` has run on this database.
     pub async fn is_initialised(&self) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM regions").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) FROM regions")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<i64, _>(0)? > 0)
     }
 
@@ -253,11 +257,13 @@ impl Store {
         }
         // A city that gained counties no longer keeps county books of its own; recompute all roles.
         for region in all.iter() {
-            sqlx::query("UPDATE regions SET county_role = $1 WHERE code = $2 AND county_role <> $1")
-                .bind(i64::from(region.county_role))
-                .bind(region.code.clone())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE regions SET county_role = $1 WHERE code = $2 AND county_role <> $1",
+            )
+            .bind(i64::from(region.county_role))
+            .bind(region.code.clone())
+            .execute(&mut *tx)
+            .await?;
         }
         for region in all.counties() {
             sqlx::query(
@@ -298,10 +304,12 @@ impl Store {
             added += done.rows_affected() as usize;
         }
         for year in calendar.years() {
-            sqlx::query("INSERT INTO calendar_years (year) VALUES ($1) ON CONFLICT (year) DO NOTHING")
-                .bind(i64::from(year))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO calendar_years (year) VALUES ($1) ON CONFLICT (year) DO NOTHING",
+            )
+            .bind(i64::from(year))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(added)
@@ -348,8 +356,9 @@ impl Store {
                 Ok(Region {
                     code: row.try_get(0)?,
                     name: row.try_get(1)?,
-                    level: Level::parse(&level)
-                        .ok_or_else(|| StoreError::Invalid(format!("stored level {level} is unknown")))?,
+                    level: Level::parse(&level).ok_or_else(|| {
+                        StoreError::Invalid(format!("stored level {level} is unknown"))
+                    })?,
                     parent: row.try_get(3)?,
                     county_role: false,
                 })
@@ -375,7 +384,18 @@ impl Store {
             .collect()
     }
 
-    pub async fn add_program(&self, code: &str, name: &str, definition: &str) -> Result<(), StoreError> {
+    /// The beneficiary kind of a stored program: `teacher`, `child` or `student`.
+    pub async fn program_beneficiary(&self, code: &str) -> Result<String, StoreError> {
+        // Until program definitions are stored, MBDK's registry is of teachers, the rest of children.
+        Ok(if code == "MBDK" { "teacher" } else { "child" }.to_string())
+    }
+
+    pub async fn add_program(
+        &self,
+        code: &str,
+        name: &str,
+        definition: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO programs (code, name, definition) VALUES ($1, $2, $3) \
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, definition = excluded.definition",

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{in_list, values_sql, Backend, Store, StoreError, PARAMS_PER_STATEMENT_MAX};
+use super::{Backend, PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, values_sql};
 use crate::ledger::hash::{self, EntryContent, Hash};
 use crate::ledger::{self, AccountKey, AccountKind, Balance, EntryKind, LedgerError, NewEntry};
 use crate::money::Fen;
@@ -23,9 +23,15 @@ pub enum BatchMode {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Posted { county: String, seq: i64 },
+    Posted {
+        county: String,
+        seq: i64,
+    },
     /// The same key with the same content was posted before: nothing was written.
-    AlreadyPosted { county: String, seq: i64 },
+    AlreadyPosted {
+        county: String,
+        seq: i64,
+    },
     Refused(LedgerError),
 }
 
@@ -96,15 +102,20 @@ impl Store {
 
     /// Posts a batch in one transaction. In `AllOrNothing` mode the first refused entry refuses the
     /// batch (`StoreError::Refused`) and nothing is written.
-    pub async fn post(&self, entries: &[NewEntry], mode: BatchMode) -> Result<Vec<Outcome>, StoreError> {
+    pub async fn post(
+        &self,
+        entries: &[NewEntry],
+        mode: BatchMode,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; entries.len()];
-        let refuse = |outcomes: &mut Vec<Option<Outcome>>, index: usize, error: LedgerError| match mode {
-            BatchMode::AllOrNothing => Err(StoreError::Refused { index, error }),
-            BatchMode::SkipRefused => {
-                outcomes[index] = Some(Outcome::Refused(error));
-                Ok(())
-            }
-        };
+        let refuse =
+            |outcomes: &mut Vec<Option<Outcome>>, index: usize, error: LedgerError| match mode {
+                BatchMode::AllOrNothing => Err(StoreError::Refused { index, error }),
+                BatchMode::SkipRefused => {
+                    outcomes[index] = Some(Outcome::Refused(error));
+                    Ok(())
+                }
+            };
         for (index, entry) in entries.iter().enumerate() {
             if let Err(error) = entry.validate() {
                 refuse(&mut outcomes, index, error)?;
@@ -162,7 +173,11 @@ impl Store {
         let account_ids = self.account_ids(&mut tx, account_keys).await?;
         let mut balances = fetch_balances(&mut tx, account_ids.values().copied()).await?;
         let counties: Vec<String> = {
-            let set: HashSet<&str> = settled.iter().flatten().map(|s| s.county.as_str()).collect();
+            let set: HashSet<&str> = settled
+                .iter()
+                .flatten()
+                .map(|s| s.county.as_str())
+                .collect();
             let mut v: Vec<String> = set.into_iter().map(str::to_string).collect();
             v.sort();
             v
@@ -170,7 +185,9 @@ impl Store {
         let mut heads = self.lock_heads(&mut tx, &counties).await?;
 
         // Judge and apply each entry in order.
-        let created_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let created_at = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
         let mut entry_rows: Vec<EntryRow> = Vec::new();
         let mut posting_rows: Vec<PostingRow> = Vec::new();
         let mut posted_in_batch: HashMap<&str, (String, i64, Hash)> = HashMap::new();
@@ -179,11 +196,18 @@ impl Store {
             account_ids
                 .iter()
                 .find(|(_, v)| *v == id)
-                .map(|(k, _)| format!("{}:{} (county {}, {})", k.owner, k.kind, k.county, k.program))
+                .map(|(k, _)| {
+                    format!(
+                        "{}:{} (county {}, {})",
+                        k.owner, k.kind, k.county, k.program
+                    )
+                })
                 .unwrap_or_else(|| format!("account #{id}"))
         };
         for (index, entry) in entries.iter().enumerate() {
-            let Some(s) = settled[index].take() else { continue };
+            let Some(s) = settled[index].take() else {
+                continue;
+            };
             // Stored targets were fetched; targets posted earlier in this batch were added as posted.
             let target: Option<Target> = entry
                 .refers_to
@@ -272,7 +296,9 @@ impl Store {
                 continue;
             }
             // Accepted: give it the county's next number and link it into the chain.
-            let head = heads.get_mut(&s.county).expect("head locked for every county of the batch");
+            let head = heads
+                .get_mut(&s.county)
+                .expect("head locked for every county of the batch");
             let seq = head.seq + 1;
             let chain = hash::chain_hash(&head.hash, seq, &created_at, &content);
             head.seq = seq;
@@ -299,7 +325,10 @@ impl Store {
                     resolved.insert(place, (entry.kind, entry.key.clone()));
                 }
             }
-            if matches!(entry.kind, EntryKind::Normal | EntryKind::Pending | EntryKind::Post) {
+            if matches!(
+                entry.kind,
+                EntryKind::Normal | EntryKind::Pending | EntryKind::Post
+            ) {
                 targets.insert(
                     entry.key.clone(),
                     Target {
@@ -350,7 +379,8 @@ impl Store {
                 return Ok(cache.programs.clone());
             }
         }
-        let programs: HashSet<String> = self.programs().await?.into_iter().map(|(c, _)| c).collect();
+        let programs: HashSet<String> =
+            self.programs().await?.into_iter().map(|(c, _)| c).collect();
         self.cache.lock().expect("cache lock").programs = programs.clone();
         Ok(programs)
     }
@@ -442,7 +472,10 @@ impl Store {
                 ids.insert(account_key_from_row(&row, 1)?, row.try_get(0)?);
             }
         }
-        let to_open: Vec<AccountKey> = missing.into_iter().filter(|k| !ids.contains_key(k)).collect();
+        let to_open: Vec<AccountKey> = missing
+            .into_iter()
+            .filter(|k| !ids.contains_key(k))
+            .collect();
         for chunk in to_open.chunks(PARAMS_PER_STATEMENT_MAX / 4) {
             let sql = values_sql(
                 "INSERT INTO accounts (county_code, program, owner, kind) VALUES ",
@@ -517,7 +550,9 @@ impl Store {
                     Head {
                         seq: row.try_get(1)?,
                         hash: hash::from_bytes(&bytes).ok_or_else(|| {
-                            StoreError::Invalid("a chain head hash is damaged: run `earmark verify`".into())
+                            StoreError::Invalid(
+                                "a chain head hash is damaged: run `earmark verify`".into(),
+                            )
                         })?,
                     },
                 );
@@ -596,7 +631,10 @@ fn settle(
             return Err(LedgerError::ReferenceInvalid {
                 key: entry.key.clone(),
                 target: target_key.to_string(),
-                reason: format!("is in {county} / {program}, not {} / {}", entry.county, entry.program),
+                reason: format!(
+                    "is in {county} / {program}, not {} / {}",
+                    entry.county, entry.program
+                ),
             });
         }
     }
@@ -688,22 +726,35 @@ fn check_target(
     match entry.kind {
         EntryKind::Post | EntryKind::Void => {
             if target.kind != EntryKind::Pending {
-                return Err(invalid("is not a pending entry: only pending entries are posted or voided"));
+                return Err(invalid(
+                    "is not a pending entry: only pending entries are posted or voided",
+                ));
             }
             if let Some((how, by)) = resolved.get(&place) {
                 return Err(LedgerError::AlreadyResolved {
                     key: entry.key.clone(),
                     target: target.key.clone(),
-                    how: if *how == EntryKind::Post { "posted" } else { "voided" }.into(),
+                    how: if *how == EntryKind::Post {
+                        "posted"
+                    } else {
+                        "voided"
+                    }
+                    .into(),
                     by: by.clone(),
                 });
             }
         }
         EntryKind::Reversal => {
             match target.kind {
-                EntryKind::Pending => return Err(invalid("is pending: void it instead of reversing it")),
+                EntryKind::Pending => {
+                    return Err(invalid("is pending: void it instead of reversing it"));
+                }
                 EntryKind::Normal | EntryKind::Post => {}
-                _ => return Err(invalid("is itself a void or a reversal and cannot be reversed")),
+                _ => {
+                    return Err(invalid(
+                        "is itself a void or a reversal and cannot be reversed",
+                    ));
+                }
             }
             if let Some(by) = reversed.get(&place) {
                 return Err(LedgerError::AlreadyResolved {
@@ -745,8 +796,9 @@ async fn fetch_stored(
                 Stored {
                     county: row.try_get(1)?,
                     seq: row.try_get(2)?,
-                    kind: EntryKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Invalid(format!("stored entry kind {kind} is unknown")))?,
+                    kind: EntryKind::parse(&kind).ok_or_else(|| {
+                        StoreError::Invalid(format!("stored entry kind {kind} is unknown"))
+                    })?,
                     program: row.try_get(4)?,
                     content_hash: hash::from_bytes(&content).unwrap_or([0xff; 32]),
                 },
@@ -764,7 +816,10 @@ async fn fetch_targets(
 ) -> Result<HashMap<String, Target>, StoreError> {
     let mut by_place: HashMap<(String, i64), Target> = HashMap::new();
     for (key, st) in stored {
-        if referred.iter().any(|r| r.county == st.county && r.seq == st.seq) {
+        if referred
+            .iter()
+            .any(|r| r.county == st.county && r.seq == st.seq)
+        {
             by_place.insert(
                 (st.county.clone(), st.seq),
                 Target {
@@ -796,8 +851,9 @@ async fn fetch_targets(
             if let Some(target) = by_place.get_mut(&place) {
                 target.postings.push((
                     row.try_get(2)?,
-                    AccountKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Invalid(format!("stored account kind {kind} is unknown")))?,
+                    AccountKind::parse(&kind).ok_or_else(|| {
+                        StoreError::Invalid(format!("stored account kind {kind} is unknown"))
+                    })?,
                     Fen(row.try_get(4)?),
                 ));
             }
@@ -975,7 +1031,10 @@ async fn write_heads(
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (county, head) in chunk {
-            query = query.bind((*county).clone()).bind(head.seq).bind(head.hash.to_vec());
+            query = query
+                .bind((*county).clone())
+                .bind(head.seq)
+                .bind(head.hash.to_vec());
         }
         query.execute(&mut **tx).await?;
     }

@@ -8,8 +8,8 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{Store, StoreError};
-use crate::ledger::hash::{self, EntryContent, GENESIS};
 use crate::ledger::AccountKind;
+use crate::ledger::hash::{self, EntryContent, GENESIS};
 use crate::money::Fen;
 
 /// Entries read per page while verifying or exporting, so memory stays flat on any ledger size.
@@ -187,9 +187,10 @@ impl Store {
             .await?;
         let total: i64 = row.try_get(0)?;
         if total != 0 {
-            report
-                .problems
-                .push(format!("all postings together sum to {}, not 0.00: money was made or lost", Fen(total)));
+            report.problems.push(format!(
+                "all postings together sum to {}, not 0.00: money was made or lost",
+                Fen(total)
+            ));
         }
         Ok(report)
     }
@@ -197,9 +198,11 @@ impl Store {
     /// Recomputes every county's hash chain from the stored entries and postings.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
-        let heads = sqlx::query("SELECT county_code, seq, chain_hash FROM chain_heads ORDER BY county_code")
-            .fetch_all(&self.pool)
-            .await?;
+        let heads = sqlx::query(
+            "SELECT county_code, seq, chain_hash FROM chain_heads ORDER BY county_code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         for head in heads {
             let county: String = head.try_get(0)?;
             let head_seq: i64 = head.try_get(1)?;
@@ -250,8 +253,19 @@ impl Store {
                         ));
                         break 'pages;
                     }
-                    let (program, date, kind, memo, created_at): (String, String, String, String, String) =
-                        (e.try_get(2)?, e.try_get(3)?, e.try_get(4)?, e.try_get(6)?, e.try_get(7)?);
+                    let (program, date, kind, memo, created_at): (
+                        String,
+                        String,
+                        String,
+                        String,
+                        String,
+                    ) = (
+                        e.try_get(2)?,
+                        e.try_get(3)?,
+                        e.try_get(4)?,
+                        e.try_get(6)?,
+                        e.try_get(7)?,
+                    );
                     let refers_seq: Option<i64> = e.try_get(5)?;
                     let stored_content: Vec<u8> = e.try_get(8)?;
                     let stored_chain: Vec<u8> = e.try_get(9)?;
@@ -287,7 +301,9 @@ impl Store {
                     expected_seq += 1;
                 }
             }
-            if broken.is_none() && (expected_seq - 1 != head_seq || previous.as_slice() != head_hash.as_slice()) {
+            if broken.is_none()
+                && (expected_seq - 1 != head_seq || previous.as_slice() != head_hash.as_slice())
+            {
                 broken = Some(format!(
                     "county {county}: the chain head (entry {head_seq}) does not match the last entry ({}): \
                      entries were removed or the head was altered",
@@ -298,7 +314,9 @@ impl Store {
                 report.broken.push(b);
             }
             if head_seq > 0 {
-                report.heads.push((county, head_seq, hash::to_hex(&head_hash)));
+                report
+                    .heads
+                    .push((county, head_seq, hash::to_hex(&head_hash)));
             }
         }
         Ok(report)
@@ -307,8 +325,11 @@ impl Store {
     /// Writes every posted entry as an hledger journal. Account names are
     /// `COUNTY:PROGRAM:OWNER:KIND`; amounts are in CNY. Pending and void entries move no money and are left out.
     pub async fn export_journal(&self, out: &mut dyn Write) -> Result<i64, StoreError> {
-        writeln!(out, "; earmark ledger export: one transaction per posted entry, amounts in CNY (yuan)")
-            .map_err(io_error)?;
+        writeln!(
+            out,
+            "; earmark ledger export: one transaction per posted entry, amounts in CNY (yuan)"
+        )
+        .map_err(io_error)?;
         writeln!(out, "commodity 1,000.00 CNY\n").map_err(io_error)?;
         let mut written = 0;
         let mut after: (String, i64) = (String::new(), 0);
@@ -352,12 +373,22 @@ impl Store {
                 let date: String = e.try_get(4)?;
                 let kind: String = e.try_get(5)?;
                 let memo: String = e.try_get(6)?;
-                let description = if memo.is_empty() { key.clone() } else { format!("{key} | {memo}") };
+                let description = if memo.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{key} | {memo}")
+                };
                 writeln!(out, "{date} * {description}").map_err(io_error)?;
                 writeln!(out, "    ; county:{county}, seq:{seq}, kind:{kind}").map_err(io_error)?;
-                for (owner, account_kind, amount) in legs.remove(&(county.clone(), seq)).unwrap_or_default() {
-                    writeln!(out, "    {county}:{program}:{owner}:{account_kind}  {} CNY", Fen(amount))
-                        .map_err(io_error)?;
+                for (owner, account_kind, amount) in
+                    legs.remove(&(county.clone(), seq)).unwrap_or_default()
+                {
+                    writeln!(
+                        out,
+                        "    {county}:{program}:{owner}:{account_kind}  {} CNY",
+                        Fen(amount)
+                    )
+                    .map_err(io_error)?;
                 }
                 writeln!(out).map_err(io_error)?;
                 written += 1;
@@ -372,7 +403,9 @@ impl Store {
         let rows = sqlx::query("SELECT kind, COUNT(*) FROM entries GROUP BY kind ORDER BY kind")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 }
 

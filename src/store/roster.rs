@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{in_list, values_sql, Store, StoreError, PARAMS_PER_STATEMENT_MAX};
+use super::{PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, values_sql};
 use crate::calendar::YearMonth;
 use crate::id_number::{IdNumber, Sex};
-use crate::roster::{LifeEvent, RosterEntry, LEAVE_REASONS};
+use crate::roster::{LEAVE_REASONS, LifeEvent, RosterEntry};
 
 const ROSTER_COLUMNS: &str = "program, id_number, name, sex, birth_date, semesters, county_code, township_code, \
      unit_code, bank_account, exclusion, death_date, guardian_name, guardian_id_number, enrolled_from, category, \
@@ -29,7 +29,9 @@ fn date_text(d: Option<NaiveDate>) -> Option<String> {
 }
 
 fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 fn parse_stored_date(text: Option<String>) -> Result<Option<NaiveDate>, StoreError> {
@@ -238,7 +240,10 @@ impl Store {
                 &format!("INSERT INTO roster ({ROSTER_COLUMNS}) VALUES "),
                 chunk.len(),
                 ROSTER_COLUMN_COUNT,
-                &format!(" ON CONFLICT (program, id_number) DO UPDATE SET {}", updates.join(", ")),
+                &format!(
+                    " ON CONFLICT (program, id_number) DO UPDATE SET {}",
+                    updates.join(", ")
+                ),
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
@@ -254,12 +259,18 @@ impl Store {
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
-                query = query.bind(e.id_number.clone()).bind(e.name.clone()).bind(e.county.clone());
+                query = query
+                    .bind(e.id_number.clone())
+                    .bind(e.name.clone())
+                    .bind(e.county.clone());
             }
             query.execute(&mut *tx).await?;
         }
         let recorded_at = now();
-        let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+        let today = chrono::Utc::now()
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string();
         for chunk in events.chunks(PARAMS_PER_STATEMENT_MAX / 6) {
             let sql = values_sql(
                 "INSERT INTO roster_events (program, id_number, kind, event_date, detail, recorded_at) VALUES ",
@@ -284,7 +295,11 @@ impl Store {
     }
 
     /// Everyone on `program`'s roster (optionally one county), in county and ID order.
-    pub async fn roster_entries(&self, program: &str, county: Option<&str>) -> Result<Vec<RosterEntry>, StoreError> {
+    pub async fn roster_entries(
+        &self,
+        program: &str,
+        county: Option<&str>,
+    ) -> Result<Vec<RosterEntry>, StoreError> {
         let rows = match county {
             Some(c) => {
                 sqlx::query(AssertSqlSafe(format!(
@@ -315,7 +330,10 @@ impl Store {
         file: &str,
     ) -> Result<(usize, Vec<String>), StoreError> {
         let mut tx = self.begin_write().await?;
-        let ids: Vec<String> = events.iter().map(|(_, e)| e.id_number().to_string()).collect();
+        let ids: Vec<String> = events
+            .iter()
+            .map(|(_, e)| e.id_number().to_string())
+            .collect();
         let mut on_roster: HashMap<String, Vec<String>> = HashMap::new();
         for chunk in ids.chunks(PARAMS_PER_STATEMENT_MAX) {
             let sql = format!(
@@ -327,7 +345,10 @@ impl Store {
                 query = query.bind(id.clone());
             }
             for row in query.fetch_all(&mut *tx).await? {
-                on_roster.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
+                on_roster
+                    .entry(row.try_get(0)?)
+                    .or_default()
+                    .push(row.try_get(1)?);
             }
         }
         let unknown: Vec<String> = events
@@ -336,7 +357,9 @@ impl Store {
             .map(|(row, e)| {
                 format!(
                     "{file} row {row}, column id_number: {} is on no roster",
-                    IdNumber::parse(e.id_number()).map(|i| i.masked()).unwrap_or_default()
+                    IdNumber::parse(e.id_number())
+                        .map(|i| i.masked())
+                        .unwrap_or_default()
                 )
             })
             .collect();
@@ -354,7 +377,11 @@ impl Store {
                     *date,
                     source.clone(),
                 ),
-                LifeEvent::Employment { date, employer_kind, .. } => (
+                LifeEvent::Employment {
+                    date,
+                    employer_kind,
+                    ..
+                } => (
                     "UPDATE roster SET employed_from = $1, employer_kind = $3 WHERE id_number = $2 \
                      AND (employed_from IS NULL OR employed_from <> $1 OR employer_kind <> $3)",
                     "employment",
@@ -410,11 +437,15 @@ impl Store {
         let Some(entry) = found.get(id_number) else {
             return Err(StoreError::Invalid(format!(
                 "{} is not on the {program} roster",
-                IdNumber::parse(id_number).map(|i| i.masked()).unwrap_or_default()
+                IdNumber::parse(id_number)
+                    .map(|i| i.masked())
+                    .unwrap_or_default()
             )));
         };
         if date < entry.birth_date {
-            return Err(StoreError::Invalid("the leaving date is before the birth date".into()));
+            return Err(StoreError::Invalid(
+                "the leaving date is before the birth date".into(),
+            ));
         }
         let sql = if reason == "death" {
             "UPDATE roster SET death_date = $1, left_date = $1, left_reason = $2 WHERE program = $3 AND id_number = $4"
