@@ -4,6 +4,8 @@
 //! MBDK's registry is frozen once verified (只减不增): after `roster lock` nobody is added, service
 //! semesters never change (工作年限核定后不再调整), and people leave only with a dated reason.
 
+pub mod cycle;
+
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
