@@ -10,6 +10,7 @@ pub mod input;
 pub mod ledger;
 pub mod money;
 pub mod reference;
+pub mod report;
 pub mod region;
 pub mod roster;
 pub mod store;

@@ -83,7 +83,7 @@ async fn measure(
             .map_err(trouble)?;
         posted += n;
     }
-    let ledger_seconds = started.elapsed().as_secs_f64();
+    let ledger_micros = started.elapsed().as_micros().max(1);
     let ledger_peak = peak_memory_mib();
     store.close().await;
 
@@ -94,18 +94,21 @@ async fn measure(
     raw_insert(&raw, args.entries, args.batch, &counties)
         .await
         .map_err(trouble)?;
-    let raw_seconds = started.elapsed().as_secs_f64();
+    let raw_micros = started.elapsed().as_micros().max(1);
     let raw_peak = peak_memory_mib();
     raw.close().await;
 
-    let ledger_rate = args.entries as f64 / ledger_seconds;
-    let raw_rate = args.entries as f64 / raw_seconds;
+    // Rates in whole entries per second and the ratio in hundredths, in integer arithmetic.
+    let ledger_rate = args.entries as u128 * 1_000_000 / ledger_micros;
+    let raw_rate = args.entries as u128 * 1_000_000 / raw_micros;
+    let ratio_hundredths = ledger_rate * 100 / raw_rate.max(1);
     println!(
-        "{:<10} {:>14.0} {:>16.0} {:>8.2} {:>16} {:>16}",
+        "{:<10} {:>14} {:>16} {:>5}.{:02} {:>16} {:>16}",
         name,
         ledger_rate,
         raw_rate,
-        ledger_rate / raw_rate,
+        ratio_hundredths / 100,
+        ratio_hundredths % 100,
         ledger_peak
             .map(|m| m.to_string())
             .unwrap_or_else(|| "?".into()),
