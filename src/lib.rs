@@ -9,9 +9,10 @@ pub mod id_number;
 pub mod input;
 pub mod ledger;
 pub mod money;
+pub mod program;
 pub mod reference;
-pub mod report;
 pub mod region;
+pub mod report;
 pub mod roster;
 pub mod store;
 

@@ -96,6 +96,10 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
         }
         Command::Import(what) => import(store, what).await,
         Command::Roster(command) => super::roster::roster(store, command).await,
+        Command::Program(command) => super::program::program(store, command).await,
+        Command::Entitlements(args) => super::program::entitlements(store, args).await,
+        Command::Cycle(command) => super::program::cycle(store, command).await,
+        Command::Table(args) => super::program::table(store, args).await,
         Command::Post(args) => post(store, args).await,
         Command::Pending(command) => {
             let (args, kind, prefix) = match command {

@@ -4,6 +4,7 @@
 
 mod bench;
 mod commands;
+mod program;
 mod roster;
 
 use std::path::PathBuf;
@@ -45,6 +46,16 @@ pub enum Command {
     /// 导入: load reference data or disbursing units from a file
     #[command(subcommand)]
     Import(ImportCommand),
+    /// 项目: list, show or load program definitions (TOML)
+    #[command(subcommand)]
+    Program(ProgramCommand),
+    /// 应发: what each person is owed per month, with each level's share
+    Entitlements(EntitlementArgs),
+    /// 年度工作: record the annual cycle's stages and see what is late or due
+    #[command(subcommand)]
+    Cycle(CycleCommand),
+    /// 报表: the county's tables (名册表, 增减情况表, 人数汇总表), the city's 附件5, the 公示 list
+    Table(TableArgs),
     /// 名册: lock the registry, record a person leaving, list a roster
     #[command(subcommand)]
     Roster(RosterCommand),
@@ -84,6 +95,111 @@ pub enum ImportCommand {
     Deaths(FileArgs),
     /// Employment from 社保 data: id_number,employer_kind,from_date
     Employment(FileArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProgramCommand {
+    /// The programs this ledger knows
+    List,
+    /// A program's rules, rates and cost shares
+    Show { code: String },
+    /// Add a program from a definition file, or replace one (see programs/mbdk.toml for the format)
+    Load { file: PathBuf },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EntitlementArgs {
+    #[arg(long)]
+    pub program: String,
+    /// First month, YYYY-MM
+    #[arg(long)]
+    pub from: earmark::calendar::YearMonth,
+    /// Last month, YYYY-MM
+    #[arg(long)]
+    pub to: earmark::calendar::YearMonth,
+    /// Only this county
+    #[arg(long)]
+    pub county: Option<String>,
+    #[arg(long, value_enum, default_value_t = earmark::report::OutputFormat::Csv)]
+    pub format: earmark::report::OutputFormat,
+    /// Write here instead of standard output (required for xlsx)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CycleCommand {
+    /// Record a stage for the people in a file (id_number,date[,actor]) or for one person (--id)
+    Record {
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        year: i32,
+        /// apply, township_review, county_review, notice (its first day), confirm, city_recheck (or 申请, 初审, 审核, 公示, 确认, 复核)
+        #[arg(long)]
+        stage: String,
+        /// A CSV of id_number,date[,actor]
+        #[arg(long, conflicts_with = "id")]
+        file: Option<PathBuf>,
+        #[arg(long, requires = "date")]
+        id: Option<String>,
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// Who did it (department, clerk)
+        #[arg(long, default_value = "")]
+        actor: String,
+    },
+    /// Every stage that is late, overdue or due, with the rule it breaks
+    Status {
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        year: i32,
+        #[arg(long)]
+        county: Option<String>,
+        /// Judge as of this day [default: today]
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// List every stage, also those on time
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TableKind {
+    /// 发放对象名册表 (county)
+    Roster,
+    /// 发放对象增减情况表 (county)
+    Changes,
+    /// 发放对象人数汇总表 (county)
+    Summary,
+    /// 附件5: 人数汇总表 over a city's counties
+    CitySummary,
+    /// 公示名单: names and masked ID numbers
+    Notice,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TableArgs {
+    #[arg(value_enum)]
+    pub kind: TableKind,
+    #[arg(long)]
+    pub program: String,
+    /// The year the table is for
+    #[arg(long)]
+    pub year: i32,
+    /// The county (for roster, changes, summary, notice)
+    #[arg(long)]
+    pub county: Option<String>,
+    /// The city (for city-summary)
+    #[arg(long)]
+    pub city: Option<String>,
+    #[arg(long, value_enum, default_value_t = earmark::report::OutputFormat::Csv)]
+    pub format: earmark::report::OutputFormat,
+    /// Where to write the table
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]

@@ -124,7 +124,11 @@ impl Sheet {
     }
 
     pub fn push(&mut self, row: Vec<Cell>) {
-        debug_assert_eq!(row.len(), self.columns.len(), "row width matches the columns");
+        debug_assert_eq!(
+            row.len(),
+            self.columns.len(),
+            "row width matches the columns"
+        );
         self.rows.push(row);
     }
 
@@ -154,7 +158,11 @@ impl Sheet {
                         _ => {}
                     }
                 }
-                if is_money { Cell::Money(money) } else { Cell::Int(ints) }
+                if is_money {
+                    Cell::Money(money)
+                } else {
+                    Cell::Int(ints)
+                }
             })
             .collect();
         if !self.columns[0].total {
@@ -191,16 +199,26 @@ impl Sheet {
         let to_io = |e: rust_xlsxwriter::XlsxError| std::io::Error::other(e.to_string());
         let mut workbook = Workbook::new();
         let sheet = workbook.add_worksheet();
-        let title: String = self.title.chars().filter(|c| !"[]:*?/\\".contains(*c)).take(31).collect();
+        let title: String = self
+            .title
+            .chars()
+            .filter(|c| !"[]:*?/\\".contains(*c))
+            .take(31)
+            .collect();
         sheet.set_name(title).map_err(to_io)?;
         let bold = Format::new().set_bold();
         let heading = Format::new().set_bold().set_font_size(14);
-        let header = Format::new().set_bold().set_align(FormatAlign::Center).set_background_color("#DDEBF7");
+        let header = Format::new()
+            .set_bold()
+            .set_align(FormatAlign::Center)
+            .set_background_color("#DDEBF7");
         let money = Format::new().set_num_format("#,##0.00");
         let money_bold = Format::new().set_num_format("#,##0.00").set_bold();
         let date = Format::new().set_num_format("yyyy-mm-dd");
         let plain = Format::new();
-        sheet.write_string_with_format(0, 0, &self.title, &heading).map_err(to_io)?;
+        sheet
+            .write_string_with_format(0, 0, &self.title, &heading)
+            .map_err(to_io)?;
         let mut row_index: u32 = 1;
         for line in &self.subtitle {
             sheet.write_string(row_index, 0, line).map_err(to_io)?;
@@ -212,7 +230,15 @@ impl Sheet {
                 .write_string_with_format(header_row, i as u16, &column.label, &header)
                 .map_err(to_io)?;
             // Column width in characters: a CJK character is about two.
-            let width = (column.label.chars().count().max(column.name.len() / 2).max(6) * 2 + 2).min(40) as u32;
+            let width = (column
+                .label
+                .chars()
+                .count()
+                .max(column.name.len() / 2)
+                .max(6)
+                * 2
+                + 2)
+            .min(40) as u32;
             sheet.set_column_width(i as u16, width).map_err(to_io)?;
         }
         sheet.set_freeze_panes(header_row + 1, 0).map_err(to_io)?;
@@ -225,17 +251,31 @@ impl Sheet {
                 match cell {
                     Cell::Empty => {}
                     Cell::Text(t) if is_total => {
-                        sheet.write_string_with_format(r, c, t, &bold).map_err(to_io)?;
+                        sheet
+                            .write_string_with_format(r, c, t, &bold)
+                            .map_err(to_io)?;
                     }
                     Cell::Text(t) => {
                         sheet.write_string(r, c, t).map_err(to_io)?;
                     }
                     Cell::Int(n) => {
-                        sheet.write_with_format(r, c, rust_decimal::Decimal::from(*n), if is_total { &bold } else { &plain }).map_err(to_io)?;
+                        sheet
+                            .write_with_format(
+                                r,
+                                c,
+                                rust_decimal::Decimal::from(*n),
+                                if is_total { &bold } else { &plain },
+                            )
+                            .map_err(to_io)?;
                     }
                     Cell::Money(f) => {
                         sheet
-                            .write_with_format(r, c, f.to_decimal(), if is_total { &money_bold } else { &money })
+                            .write_with_format(
+                                r,
+                                c,
+                                f.to_decimal(),
+                                if is_total { &money_bold } else { &money },
+                            )
                             .map_err(to_io)?;
                     }
                     Cell::Date(d) => {
@@ -245,7 +285,9 @@ impl Sheet {
                             d.format("%d").to_string().parse().unwrap_or(1),
                         )
                         .map_err(to_io)?;
-                        sheet.write_datetime_with_format(r, c, &dt, &date).map_err(to_io)?;
+                        sheet
+                            .write_datetime_with_format(r, c, &dt, &date)
+                            .map_err(to_io)?;
                     }
                 }
             }
@@ -267,18 +309,30 @@ impl Sheet {
              td.n{text-align:right;font-variant-numeric:tabular-nums}tr.total td{font-weight:bold}\
              @media print{body{margin:0}}</style>",
         );
-        html.push_str(&format!("<title>{}</title></head><body>\n<h1>{}</h1>\n", escape(&self.title), escape(&self.title)));
+        html.push_str(&format!(
+            "<title>{}</title></head><body>\n<h1>{}</h1>\n",
+            escape(&self.title),
+            escape(&self.title)
+        ));
         for line in &self.subtitle {
             html.push_str(&format!("<p>{}</p>\n", escape(line)));
         }
         html.push_str("<table>\n<thead><tr>");
         for c in &self.columns {
-            html.push_str(&format!("<th title=\"{}\">{}</th>", escape(&c.name), escape(&c.label)));
+            html.push_str(&format!(
+                "<th title=\"{}\">{}</th>",
+                escape(&c.name),
+                escape(&c.label)
+            ));
         }
         html.push_str("</tr></thead>\n<tbody>\n");
         let totals = self.totals();
         for (i, row) in self.rows.iter().chain(totals.as_ref()).enumerate() {
-            let class = if totals.is_some() && i == self.rows.len() { " class=\"total\"" } else { "" };
+            let class = if totals.is_some() && i == self.rows.len() {
+                " class=\"total\""
+            } else {
+                ""
+            };
             html.push_str(&format!("<tr{class}>"));
             for cell in row {
                 let numeric = matches!(cell, Cell::Money(_) | Cell::Int(_));
@@ -321,7 +375,9 @@ impl Sheet {
             .iter()
             .map(|c| json!({"name": c.name, "label": c.label}))
             .collect();
-        let totals = self.totals().map(|t| t.iter().map(Cell::display).collect::<Vec<_>>());
+        let totals = self
+            .totals()
+            .map(|t| t.iter().map(Cell::display).collect::<Vec<_>>());
         serde_json::to_string_pretty(&json!({
             "title": self.title,
             "subtitle": self.subtitle,
@@ -346,8 +402,16 @@ mod tests {
                 Column::summed("amount", "金额(元)"),
             ],
         );
-        s.push(vec!["30年以上".into(), Cell::Int(2), Cell::Money(Fen(180_000))]);
-        s.push(vec!["20-29年".into(), Cell::Int(1), Cell::Money(Fen(80_000))]);
+        s.push(vec![
+            "30年以上".into(),
+            Cell::Int(2),
+            Cell::Money(Fen(180_000)),
+        ]);
+        s.push(vec![
+            "20-29年".into(),
+            Cell::Int(1),
+            Cell::Money(Fen(80_000)),
+        ]);
         s
     }
 
@@ -371,7 +435,11 @@ mod tests {
     #[test]
     fn html_escapes_and_groups_money() {
         let mut s = sheet();
-        s.push(vec!["<b>".into(), Cell::Int(0), Cell::Money(Fen(123_456_789))]);
+        s.push(vec![
+            "<b>".into(),
+            Cell::Int(0),
+            Cell::Money(Fen(123_456_789)),
+        ]);
         let html = s.to_html();
         assert!(html.contains("&lt;b&gt;"));
         assert!(html.contains("1,234,567.89"));
@@ -379,7 +447,7 @@ mod tests {
 
     #[test]
     fn xlsx_is_written_and_reads_back() {
-        use calamine::{open_workbook, Data, Reader, Xlsx};
+        use calamine::{Data, Reader, Xlsx, open_workbook};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.xlsx");
         sheet().write_xlsx(&path).unwrap();

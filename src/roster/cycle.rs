@@ -109,26 +109,52 @@ pub fn assess(
         // (deadline, rule): each rule cites its clause of 申请与发放程序.
         let (deadline, rule): (Option<NaiveDate>, String) = match stage {
             Stage::Apply => {
-                let d = if first_year { fixed(year, 1, 31) } else { fixed(year, 3, 31) };
-                (Some(d), format!("（一）申请: notify and complete applications by {d}"))
+                let d = if first_year {
+                    fixed(year, 1, 31)
+                } else {
+                    fixed(year, 3, 31)
+                };
+                (
+                    Some(d),
+                    format!("（一）申请: notify and complete applications by {d}"),
+                )
             }
             Stage::TownshipReview => {
-                let by_date = if first_year { fixed(year, 2, 28) } else { fixed(year, 4, 15) };
+                let by_date = if first_year {
+                    fixed(year, 2, 28)
+                } else {
+                    fixed(year, 4, 15)
+                };
                 let deadline = match done(Stage::Apply) {
-                    Some(applied) => calendar.add_working_days(applied, REVIEW_WORKING_DAYS)?.min(by_date),
+                    Some(applied) => calendar
+                        .add_working_days(applied, REVIEW_WORKING_DAYS)?
+                        .min(by_date),
                     None => by_date,
                 };
                 (
                     Some(deadline),
-                    format!("（二）初审: within {REVIEW_WORKING_DAYS} working days of the application, and by {by_date}"),
+                    format!(
+                        "（二）初审: within {REVIEW_WORKING_DAYS} working days of the application, and by {by_date}"
+                    ),
                 )
             }
             Stage::CountyReview => {
-                let d = if first_year { fixed(year, 3, 15) } else { fixed(year, 4, 30) };
-                (Some(d), format!("（三）审核: county education, finance, HR and health review by {d}"))
+                let d = if first_year {
+                    fixed(year, 3, 15)
+                } else {
+                    fixed(year, 4, 30)
+                };
+                (
+                    Some(d),
+                    format!("（三）审核: county education, finance, HR and health review by {d}"),
+                )
             }
             Stage::Notice => {
-                let d = if first_year { fixed(year, 3, 31) } else { fixed(year, 5, 15) };
+                let d = if first_year {
+                    fixed(year, 3, 31)
+                } else {
+                    fixed(year, 5, 15)
+                };
                 // The deadline is for completing the notice; the stage records its first day.
                 let start_by = latest_start(calendar, d)?;
                 (
@@ -144,7 +170,9 @@ pub fn assess(
                     let d = calendar.add_working_days(end, CONFIRM_WORKING_DAYS)?;
                     (
                         Some(d),
-                        format!("（五）确认: after the notice ends ({end}), tables confirmed and sent within {CONFIRM_WORKING_DAYS} working days"),
+                        format!(
+                            "（五）确认: after the notice ends ({end}), tables confirmed and sent within {CONFIRM_WORKING_DAYS} working days"
+                        ),
                     )
                 }
                 None => (None, "（五）确认: after the public notice".into()),
@@ -183,7 +211,10 @@ pub fn assess(
 }
 
 /// The latest first day of a 5-working-day notice that is complete by `complete_by`.
-fn latest_start(calendar: &WorkCalendar, complete_by: NaiveDate) -> Result<NaiveDate, CalendarError> {
+fn latest_start(
+    calendar: &WorkCalendar,
+    complete_by: NaiveDate,
+) -> Result<NaiveDate, CalendarError> {
     let mut start = complete_by;
     // Bounded: 5 working days never span more than a month, even over the Spring Festival.
     for _ in 0..40 {
@@ -200,7 +231,8 @@ mod tests {
     use super::*;
 
     fn calendar() -> WorkCalendar {
-        WorkCalendar::from_csv(crate::reference::CALENDAR_CSV.as_bytes(), "cn_calendar.csv").unwrap()
+        WorkCalendar::from_csv(crate::reference::CALENDAR_CSV.as_bytes(), "cn_calendar.csv")
+            .unwrap()
     }
 
     fn d(text: &str) -> NaiveDate {
@@ -217,7 +249,14 @@ mod tests {
     fn township_review_within_five_working_days_of_application() {
         // Applied Friday 2025-03-28: five working days later is Friday 2025-04-04? No: 4 April 2025 is
         // 清明 (a holiday), so the fifth working day is Monday 2025-04-07.
-        let status = assess(&calendar(), 2025, false, &progress(&[(Stage::Apply, "2025-03-28")]), d("2025-04-08")).unwrap();
+        let status = assess(
+            &calendar(),
+            2025,
+            false,
+            &progress(&[(Stage::Apply, "2025-03-28")]),
+            d("2025-04-08"),
+        )
+        .unwrap();
         let review = &status[1];
         assert_eq!(review.deadline, Some(d("2025-04-07")));
         assert_eq!(review.state, "overdue");
@@ -226,10 +265,24 @@ mod tests {
 
     #[test]
     fn the_first_year_has_its_own_dates() {
-        let status = assess(&calendar(), 2019, true, &Progress::default(), d("2019-01-01")).unwrap();
+        let status = assess(
+            &calendar(),
+            2019,
+            true,
+            &Progress::default(),
+            d("2019-01-01"),
+        )
+        .unwrap();
         assert_eq!(status[0].deadline, Some(d("2019-01-31")));
         assert_eq!(status[2].deadline, Some(d("2019-03-15")));
-        let later = assess(&calendar(), 2020, false, &Progress::default(), d("2020-01-01")).unwrap();
+        let later = assess(
+            &calendar(),
+            2020,
+            false,
+            &Progress::default(),
+            d("2020-01-01"),
+        )
+        .unwrap();
         assert_eq!(later[0].deadline, Some(d("2020-03-31")));
         assert_eq!(later[2].deadline, Some(d("2020-04-30")));
     }
@@ -237,9 +290,19 @@ mod tests {
     #[test]
     fn a_notice_of_five_working_days_skips_the_weekend() {
         // Starting Thursday 2025-05-08: Thu, Fri, Mon, Tue, Wed → complete Wednesday 2025-05-14.
-        assert_eq!(notice_end(&calendar(), d("2025-05-08")).unwrap(), d("2025-05-14"));
+        assert_eq!(
+            notice_end(&calendar(), d("2025-05-08")).unwrap(),
+            d("2025-05-14")
+        );
         // Complete by 15 May 2025 (Thursday): begun by Friday 9 May.
-        let status = assess(&calendar(), 2025, false, &Progress::default(), d("2025-05-01")).unwrap();
+        let status = assess(
+            &calendar(),
+            2025,
+            false,
+            &Progress::default(),
+            d("2025-05-01"),
+        )
+        .unwrap();
         assert_eq!(status[3].deadline, Some(d("2025-05-09")));
     }
 
@@ -259,7 +322,10 @@ mod tests {
 
     #[test]
     fn stages_out_of_order_are_flagged() {
-        let p = progress(&[(Stage::Apply, "2025-03-20"), (Stage::TownshipReview, "2025-03-10")]);
+        let p = progress(&[
+            (Stage::Apply, "2025-03-20"),
+            (Stage::TownshipReview, "2025-03-10"),
+        ]);
         let status = assess(&calendar(), 2025, false, &p, d("2025-03-30")).unwrap();
         assert_eq!(status[1].state, "out_of_order");
     }

@@ -517,3 +517,31 @@ pub fn parse_life_events(
     }
     Ok((events, errors))
 }
+
+impl RosterEntry {
+    /// What the entitlement engine needs to know of this person.
+    pub fn beneficiary(&self, regions: &RegionTable) -> crate::program::Beneficiary {
+        let city = regions
+            .city_of(&self.county)
+            .map(|r| r.code.clone())
+            .unwrap_or_else(|| self.county.clone());
+        crate::program::Beneficiary {
+            id_number: IdNumber::parse(&self.id_number)
+                .expect("stored ID numbers were checked on import"),
+            sex: self.sex,
+            birth_date: self.birth_date,
+            semesters: self.semesters,
+            county: self.county.clone(),
+            city,
+            exclusion: self.exclusion.clone(),
+            death_date: self.death_date,
+            employed_from: self.employed_from,
+            // A death is its own end; leaving for another reason ends payment too.
+            left: self
+                .left_date
+                .filter(|_| self.left_reason.as_deref() != Some("death")),
+            enrolled_from: self.enrolled_from,
+            category: self.category.clone(),
+        }
+    }
+}

@@ -20,7 +20,7 @@ use crate::region::{Level, Region, RegionTable};
 
 pub use post::{BatchMode, Outcome};
 pub use query::{BalanceFilter, BalanceRow, CheckReport, VerifyReport};
-pub use roster::RosterImportReport;
+pub use roster::{RosterImportReport, StageRecord};
 
 /// Statement parameters per multi-row INSERT stay under both databases' limits
 /// (SQLite 32,766; PostgreSQL 65,535) with room to spare.
@@ -197,12 +197,15 @@ impl Store {
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
         report.calendar_days_added = self.add_calendar(&calendar).await?;
         let mut tx = self.begin_write().await?;
-        for (code, name) in crate::reference::PROGRAMS {
+        for (source, text) in crate::program::BUILTIN {
+            let program = crate::program::Program::from_toml(text, source)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
             let done = sqlx::query(
-                "INSERT INTO programs (code, name) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING",
+                "INSERT INTO programs (code, name, definition) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING",
             )
-            .bind(code)
-            .bind(name)
+            .bind(program.code().to_string())
+            .bind(program.name().to_string())
+            .bind(text.to_string())
             .execute(&mut *tx)
             .await?;
             report.programs_added += done.rows_affected() as usize;
@@ -386,8 +389,44 @@ impl Store {
 
     /// The beneficiary kind of a stored program: `teacher`, `child` or `student`.
     pub async fn program_beneficiary(&self, code: &str) -> Result<String, StoreError> {
-        // Until program definitions are stored, MBDK's registry is of teachers, the rest of children.
-        Ok(if code == "MBDK" { "teacher" } else { "child" }.to_string())
+        Ok(self.program(code).await?.beneficiary().as_str().to_string())
+    }
+
+    /// A stored program's definition, parsed.
+    pub async fn program(&self, code: &str) -> Result<crate::program::Program, StoreError> {
+        let row = sqlx::query("SELECT definition FROM programs WHERE code = $1")
+            .bind(code.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("unknown program \"{code}\" (earmark program list)"))
+            })?;
+        let text: String = row.try_get(0)?;
+        crate::program::Program::from_toml(&text, &format!("program {code} (stored)"))
+            .map_err(|e| StoreError::Invalid(e.to_string()))
+    }
+
+    /// Stores a program definition (new, or replacing the stored one); the text is kept verbatim.
+    pub async fn load_program(
+        &self,
+        text: &str,
+        source: &str,
+    ) -> Result<crate::program::Program, StoreError> {
+        let program = crate::program::Program::from_toml(text, source)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        // Programs it excludes must exist, so that the cross-check can name them.
+        let known: std::collections::HashSet<String> =
+            self.programs().await?.into_iter().map(|(c, _)| c).collect();
+        for other in program.excludes() {
+            if !known.contains(other) && other != program.code() {
+                return Err(StoreError::Invalid(format!(
+                    "{source}: at `excludes`: program {other} is not loaded; load it first"
+                )));
+            }
+        }
+        self.add_program(program.code(), program.name(), text)
+            .await?;
+        Ok(program)
     }
 
     pub async fn add_program(

@@ -502,3 +502,115 @@ impl Store {
             .collect()
     }
 }
+
+/// One recorded stage of the annual cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageRecord {
+    pub id_number: String,
+    pub stage: crate::roster::cycle::Stage,
+    pub date: NaiveDate,
+    pub actor: String,
+}
+
+impl Store {
+    /// Records stages of `year`'s cycle. Recording the same stage again with the same date is a
+    /// no-op; with another date it is refused (a stage happens once: correct it with a note, not an edit).
+    pub async fn cycle_record(
+        &self,
+        program: &str,
+        year: i32,
+        records: &[(u64, StageRecord)],
+        file: &str,
+    ) -> Result<(usize, Vec<String>), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<&str> = records.iter().map(|(_, r)| r.id_number.as_str()).collect();
+        let on_roster = self.roster_by_ids(&mut tx, program, &ids).await?;
+        let mut errors = Vec::new();
+        let mut added = 0;
+        let recorded_at = now();
+        for (row, record) in records {
+            let masked = IdNumber::parse(&record.id_number)
+                .map(|i| i.masked())
+                .unwrap_or_default();
+            if !on_roster.contains_key(&record.id_number) {
+                errors.push(format!(
+                    "{file} row {row}, column id_number: {masked} is not on the {program} roster"
+                ));
+                continue;
+            }
+            let existing = sqlx::query(
+                "SELECT stage_date FROM cycle_stages WHERE program = $1 AND year = $2 AND id_number = $3 AND stage = $4",
+            )
+            .bind(program.to_string())
+            .bind(i64::from(year))
+            .bind(record.id_number.clone())
+            .bind(record.stage.code())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let date = record.date.format("%Y-%m-%d").to_string();
+            if let Some(row_found) = existing {
+                let stored: String = row_found.try_get(0)?;
+                if stored != date {
+                    errors.push(format!(
+                        "{file} row {row}, column date: {} of {masked} was recorded on {stored} already",
+                        record.stage.code()
+                    ));
+                }
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO cycle_stages (program, year, id_number, stage, stage_date, actor, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(program.to_string())
+            .bind(i64::from(year))
+            .bind(record.id_number.clone())
+            .bind(record.stage.code())
+            .bind(date)
+            .bind(record.actor.clone())
+            .bind(recorded_at.clone())
+            .execute(&mut *tx)
+            .await?;
+            added += 1;
+        }
+        if errors.is_empty() {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+            added = 0;
+        }
+        Ok((added, errors))
+    }
+
+    /// Every recorded stage of `year`'s cycle, per person.
+    pub async fn cycle_progress(
+        &self,
+        program: &str,
+        year: i32,
+    ) -> Result<HashMap<String, crate::roster::cycle::Progress>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id_number, stage, stage_date FROM cycle_stages WHERE program = $1 AND year = $2",
+        )
+        .bind(program.to_string())
+        .bind(i64::from(year))
+        .fetch_all(self.pool())
+        .await?;
+        let mut progress: HashMap<String, crate::roster::cycle::Progress> = HashMap::new();
+        for row in rows {
+            let stage: String = row.try_get(1)?;
+            let date: String = row.try_get(2)?;
+            let Some(stage) = crate::roster::cycle::Stage::parse(&stage) else {
+                continue;
+            };
+            let Some(date) = parse_stored_date(Some(date))? else {
+                continue;
+            };
+            progress
+                .entry(row.try_get(0)?)
+                .or_default()
+                .done
+                .insert(stage, date);
+        }
+        Ok(progress)
+    }
+}
