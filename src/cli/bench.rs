@@ -9,7 +9,7 @@ use sqlx::AssertSqlSafe;
 
 use earmark::ledger::{AccountKind, AccountRef, NewEntry, Posting};
 use earmark::money::Fen;
-use earmark::store::{BatchMode, PARAMS_PER_STATEMENT_MAX, Store, values_sql};
+use earmark::store::{BatchMode, PARAMS_PER_STATEMENT_MAX, Store, portable, values_sql};
 
 use super::BenchArgs;
 use super::commands::Failure;
@@ -164,7 +164,7 @@ async fn raw_insert(
                 11,
                 "",
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(portable(store.backend(), sql));
             for &i in chunk {
                 q = q
                     .bind(counties[i % counties.len()].clone())
@@ -189,7 +189,7 @@ async fn raw_insert(
                 7,
                 "",
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(portable(store.backend(), sql));
             for &(i, leg) in chunk {
                 q = q
                     .bind(counties[i % counties.len()].clone())

@@ -367,7 +367,7 @@ pub struct BenchArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = match cli.verbose {
-        0 => "warn",
+        0 => "warn,sqlx=error",
         1 => "info",
         _ => "debug",
     };

@@ -247,7 +247,7 @@ impl Store {
                 5,
                 "",
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for region in chunk {
                 query = query
                     .bind(region.code.clone())
@@ -514,7 +514,7 @@ impl Store {
                 3,
                 " ON CONFLICT (id_number) DO NOTHING",
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for person in chunk {
                 query = query
                     .bind(person.id_number.clone())
@@ -545,6 +545,51 @@ fn unit_from_row(row: &AnyRow) -> Result<Unit, StoreError> {
         township: row.try_get(3)?,
         kind: row.try_get(4)?,
     })
+}
+
+/// Which backend a connection talks to.
+pub fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
+    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    }
+}
+
+/// Readies a statement written with `$N` placeholders for its backend. SQLite finds a numbered
+/// parameter by a linear scan of its names, so a multi-row INSERT with thousands of `$N` costs time
+/// quadratic in its size (measured: 76% of a bulk post); where every `$N` appears once and in order,
+/// SQLite gets plain positional `?` instead. PostgreSQL keeps `$N`.
+pub fn portable(backend: Backend, sql: String) -> AssertSqlSafe<String> {
+    if backend == Backend::Postgres {
+        return AssertSqlSafe(sql);
+    }
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1_usize;
+    let mut i = 0;
+    let mut last = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() {
+            let start = i + 1;
+            let mut end = start;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+            if sql[start..end].parse::<usize>().ok() != Some(expected) {
+                return AssertSqlSafe(sql); // out of order or repeated: keep the numbers
+            }
+            out.push_str(&sql[last..i]);
+            out.push('?');
+            expected += 1;
+            last = end;
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&sql[last..]);
+    AssertSqlSafe(out)
 }
 
 /// `prefix` followed by `rows` groups of `columns` numbered placeholders, then `suffix`.
@@ -607,6 +652,13 @@ mod tests {
     fn passwords_are_not_printed() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn sqlite_gets_positional_placeholders_when_in_order() {
+        assert_eq!(portable(Backend::Sqlite, "V ($1,$2),($3,$4)".into()).0, "V (?,?),(?,?)");
+        assert_eq!(portable(Backend::Sqlite, "a = $1 OR b = $1".into()).0, "a = $1 OR b = $1");
+        assert_eq!(portable(Backend::Postgres, "V ($1,$2)".into()).0, "V ($1,$2)");
     }
 
     #[test]

@@ -4,9 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
-use super::{Backend, PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, values_sql};
+use super::{backend_of, portable, Backend, PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, values_sql};
 use crate::ledger::hash::{self, EntryContent, Hash};
 use crate::ledger::{self, AccountKey, AccountKind, Balance, EntryKind, LedgerError, NewEntry};
 use crate::money::Fen;
@@ -417,7 +417,7 @@ impl Store {
                 "SELECT code, county_code, 1 FROM units WHERE code IN ({list}) \
                  UNION ALL SELECT id_number, county_code, 0 FROM persons WHERE id_number IN ({list})"
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for owner in chunk {
                 query = query.bind(owner.clone());
             }
@@ -460,7 +460,7 @@ impl Store {
                 "SELECT id, county_code, program, owner, kind FROM accounts \
                  WHERE (county_code, program, owner, kind) IN (VALUES {tuples})"
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for key in chunk {
                 query = query
                     .bind(key.county.clone())
@@ -483,7 +483,7 @@ impl Store {
                 4,
                 " RETURNING id, county_code, program, owner, kind",
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for key in chunk {
                 query = query
                     .bind(key.county.clone())
@@ -503,7 +503,7 @@ impl Store {
                 3,
                 "",
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for id in opened {
                 query = query.bind(id).bind(0_i64).bind(0_i64);
             }
@@ -539,7 +539,7 @@ impl Store {
                 "SELECT county_code, seq, chain_hash FROM chain_heads WHERE county_code IN ({}){lock}",
                 in_list(1, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for county in chunk {
                 query = query.bind(county.clone());
             }
@@ -784,7 +784,7 @@ async fn fetch_stored(
             "SELECT idem_key, county_code, seq, kind, program, content_hash FROM entries WHERE idem_key IN ({})",
             in_list(1, chunk.len())
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = sqlx::query(portable(backend_of(tx), sql));
         for key in chunk {
             query = query.bind(key.to_string());
         }
@@ -841,7 +841,7 @@ async fn fetch_targets(
              JOIN accounts a ON a.id = p.account_id \
              WHERE (p.county_code, p.seq) IN (VALUES {tuples}) ORDER BY p.county_code, p.seq, p.leg"
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = sqlx::query(portable(backend_of(tx), sql));
         for (county, seq) in chunk {
             query = query.bind(county.clone()).bind(*seq);
         }
@@ -880,7 +880,7 @@ async fn fetch_resolutions(
             "SELECT county_code, refers_seq, kind, idem_key FROM entries \
              WHERE kind IN ('post', 'void', 'reversal') AND (county_code, refers_seq) IN (VALUES {tuples})"
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = sqlx::query(portable(backend_of(tx), sql));
         for st in chunk {
             query = query.bind(st.county.clone()).bind(st.seq);
         }
@@ -915,7 +915,7 @@ async fn fetch_balances(
             "SELECT account_id, balance, reserved FROM balances WHERE account_id IN ({})",
             in_list(1, chunk.len())
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = sqlx::query(portable(backend_of(tx), sql));
         for id in chunk {
             query = query.bind(*id);
         }
@@ -946,7 +946,7 @@ async fn write_entries(
             COLUMNS,
             "",
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = sqlx::query(portable(backend_of(tx), sql));
         for row in chunk {
             query = query
                 .bind(row.county.clone())
@@ -978,7 +978,7 @@ async fn write_postings(
             COLUMNS,
             "",
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = sqlx::query(portable(backend_of(tx), sql));
         for row in chunk {
             query = query
                 .bind(row.county.clone())
@@ -1007,7 +1007,7 @@ async fn write_balances(
             3,
             " ON CONFLICT (account_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved",
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = sqlx::query(portable(backend_of(tx), sql));
         for id in chunk {
             let b = balances.get(id).copied().unwrap_or_default();
             query = query.bind(*id).bind(b.balance.get()).bind(b.reserved.get());
@@ -1029,7 +1029,7 @@ async fn write_heads(
             3,
             " ON CONFLICT (county_code) DO UPDATE SET seq = excluded.seq, chain_hash = excluded.chain_hash",
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = sqlx::query(portable(backend_of(tx), sql));
         for (county, head) in chunk {
             query = query
                 .bind((*county).clone())

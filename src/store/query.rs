@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use serde::Serialize;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{portable, Store, StoreError};
 use crate::ledger::AccountKind;
 use crate::ledger::hash::{self, EntryContent, GENESIS};
 use crate::money::Fen;
@@ -99,7 +99,7 @@ impl Store {
             }
         };
         let sql = format!("{sql} ORDER BY 1, 2, 3, 4");
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = sqlx::query(portable(self.backend, sql));
         for p in params {
             query = query.bind(p);
         }

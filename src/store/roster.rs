@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, values_sql};
+use super::{portable, PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, values_sql};
 use crate::calendar::YearMonth;
 use crate::id_number::{IdNumber, Sex};
 use crate::roster::{LEAVE_REASONS, LifeEvent, RosterEntry};
@@ -131,7 +131,7 @@ impl Store {
                 "SELECT {ROSTER_COLUMNS} FROM roster WHERE program = $1 AND id_number IN ({})",
                 in_list(2, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(program.to_string());
+            let mut query = sqlx::query(portable(self.backend, sql)).bind(program.to_string());
             for id in chunk {
                 query = query.bind(id.to_string());
             }
@@ -245,7 +245,7 @@ impl Store {
                     updates.join(", ")
                 ),
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for e in chunk {
                 query = bind_entry(query, e);
             }
@@ -257,7 +257,7 @@ impl Store {
                 3,
                 " ON CONFLICT (id_number) DO NOTHING",
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for e in chunk {
                 query = query
                     .bind(e.id_number.clone())
@@ -278,7 +278,7 @@ impl Store {
                 6,
                 "",
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for (id, kind, detail) in chunk {
                 query = query
                     .bind(program.to_string())
@@ -340,7 +340,7 @@ impl Store {
                 "SELECT id_number, program FROM roster WHERE id_number IN ({})",
                 in_list(1, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(portable(self.backend, sql));
             for id in chunk {
                 query = query.bind(id.clone());
             }
