@@ -477,9 +477,9 @@ pub async fn table(store: &Store, args: TableArgs) -> Result<ExitCode> {
             let city = args.city.clone().ok_or_else(|| {
                 Failure::refused("refused: the city summary (附件5) needs --city")
             })?;
-            if !regions
+            if regions
                 .get(&city)
-                .is_some_and(|r| r.level == earmark::region::Level::City)
+                .is_none_or(|r| r.level != earmark::region::Level::City)
             {
                 return Err(Failure::refused(format!(
                     "refused: --city {city} is not a city"

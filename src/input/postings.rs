@@ -92,7 +92,7 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
     let missing: Vec<&str> = COLUMNS
         .iter()
         .zip(positions)
-        .filter(|(_, p)| *p == usize::MAX && true)
+        .filter(|(_, p)| *p == usize::MAX)
         .map(|((en, _), _)| *en)
         .filter(|en| *en != "memo")
         .collect();

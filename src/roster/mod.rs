@@ -342,20 +342,21 @@ fn check_row(
         }
     }
     let bank_account = optional(cell("bank_account")).map(|a| a.replace([' ', '-'], ""));
-    if let Some(a) = &bank_account {
-        if !(8..=32).contains(&a.len()) || !a.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(("bank_account", "must be 8 to 32 digits".into()));
-        }
+    if let Some(a) = &bank_account
+        && (!(8..=32).contains(&a.len()) || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(("bank_account", "must be 8 to 32 digits".into()));
     }
     let exclusion = optional(cell("exclusion"));
-    if let Some(e) = &exclusion {
-        if !EXCLUSIONS.iter().any(|(code, _)| code == e) {
-            return Err((
-                "exclusion",
-                format!("\"{e}\" is not one of retired_in_plan, criminal_record, dismissed"),
-            ));
-        }
+    if let Some(e) = &exclusion
+        && !EXCLUSIONS.iter().any(|(code, _)| code == e)
+    {
+        return Err((
+            "exclusion",
+            format!("\"{e}\" is not one of retired_in_plan, criminal_record, dismissed"),
+        ));
     }
+
     let death_date = match cell("death_date") {
         "" => None,
         text => Some(
@@ -438,13 +439,12 @@ impl LifeEvent {
     }
 }
 
+/// Events read from a file with their rows, and one line per broken rule.
+pub type LifeEvents = (Vec<(u64, LifeEvent)>, Vec<String>);
+
 /// Reads a deaths file (`id_number,death_date,source`) or an employment file
 /// (`id_number,employer_kind,from_date`). Returns events and one line per broken rule.
-pub fn parse_life_events(
-    table: &Table,
-    file: &str,
-    deaths: bool,
-) -> Result<(Vec<(u64, LifeEvent)>, Vec<String>), String> {
+pub fn parse_life_events(table: &Table, file: &str, deaths: bool) -> Result<LifeEvents, String> {
     let id_col = table.column(&["id_number", "身份证号", "公民身份号码"]);
     let (date_col, other_col, wanted) = if deaths {
         (

@@ -656,9 +656,18 @@ mod tests {
 
     #[test]
     fn sqlite_gets_positional_placeholders_when_in_order() {
-        assert_eq!(portable(Backend::Sqlite, "V ($1,$2),($3,$4)".into()).0, "V (?,?),(?,?)");
-        assert_eq!(portable(Backend::Sqlite, "a = $1 OR b = $1".into()).0, "a = $1 OR b = $1");
-        assert_eq!(portable(Backend::Postgres, "V ($1,$2)".into()).0, "V ($1,$2)");
+        assert_eq!(
+            portable(Backend::Sqlite, "V ($1,$2),($3,$4)".into()).0,
+            "V (?,?),(?,?)"
+        );
+        assert_eq!(
+            portable(Backend::Sqlite, "a = $1 OR b = $1".into()).0,
+            "a = $1 OR b = $1"
+        );
+        assert_eq!(
+            portable(Backend::Postgres, "V ($1,$2)".into()).0,
+            "V ($1,$2)"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
-use super::{backend_of, portable, Backend, PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, values_sql};
+use super::{
+    Backend, PARAMS_PER_STATEMENT_MAX, Store, StoreError, backend_of, in_list, portable, values_sql,
+};
 use crate::ledger::hash::{self, EntryContent, Hash};
 use crate::ledger::{self, AccountKey, AccountKind, Balance, EntryKind, LedgerError, NewEntry};
 use crate::money::Fen;
@@ -63,6 +65,9 @@ struct Settled {
     postings: Vec<(String, AccountKind, Fen)>,
     /// Whether it acts on an earlier entry (post, void, reversal).
     has_target: bool,
+    /// The postings of the entry it acts on, as far as known before judging (their accounts are
+    /// loaded with the batch's; the judged postings come from the entry actually posted).
+    target_postings: Vec<(String, AccountKind, Fen)>,
 }
 
 struct Head {
@@ -138,13 +143,13 @@ impl Store {
         let (mut resolved, mut reversed) = fetch_resolutions(&mut tx, &referred).await?;
 
         // Settle each entry's county, program and postings (copied from what it refers to).
-        let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
+        let mut in_batch: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut settled: Vec<Option<Settled>> = Vec::with_capacity(entries.len());
         for (index, entry) in entries.iter().enumerate() {
             let result = if outcomes[index].is_some() {
                 None
             } else {
-                match settle(entry, index, &first_in_batch, &settled, &targets) {
+                match settle(entry, index, &in_batch, &settled, &targets) {
                     Ok(s) => Some(s),
                     Err(error) => {
                         refuse(&mut outcomes, index, error)?;
@@ -152,7 +157,7 @@ impl Store {
                     }
                 }
             };
-            first_in_batch.entry(entry.key.as_str()).or_insert(index);
+            in_batch.entry(entry.key.as_str()).or_default().push(index);
             settled.push(result);
         }
 
@@ -166,7 +171,7 @@ impl Store {
                 settled[index] = None;
                 continue;
             }
-            for (owner, kind, _) in &s.postings {
+            for (owner, kind, _) in s.postings.iter().chain(&s.target_postings) {
                 account_keys.insert(account_key(s, owner, *kind));
             }
         }
@@ -227,6 +232,17 @@ impl Store {
                 )?;
                 continue;
             }
+            // The postings judged: a post copies, a reversal negates, the entry actually posted.
+            let effective: Vec<(String, AccountKind, Fen)> = match (&target, entry.kind) {
+                (Some(t), EntryKind::Post) => t.postings.clone(),
+                (Some(t), EntryKind::Reversal) => t
+                    .postings
+                    .iter()
+                    .map(|(o, k, a)| (o.clone(), *k, Fen(-a.get())))
+                    .collect(),
+                (Some(_), _) => Vec::new(),
+                (None, _) => s.postings.clone(),
+            };
             let date = entry.date.format("%Y-%m-%d").to_string();
             let content = hash::content_hash(&EntryContent {
                 key: &entry.key,
@@ -236,8 +252,7 @@ impl Store {
                 kind: entry.kind.code(),
                 refers_seq: target.as_ref().map(|t| t.seq),
                 memo: &entry.memo,
-                postings: &s
-                    .postings
+                postings: &effective
                     .iter()
                     .map(|(o, k, a)| (o.as_str(), *k, *a))
                     .collect::<Vec<_>>(),
@@ -262,27 +277,42 @@ impl Store {
                 continue;
             }
             // What a post, void or reversal acts on must still be open to it.
-            if let Some(t) = &target {
-                if let Err(error) = check_target(entry, t, &resolved, &reversed) {
-                    refuse(&mut outcomes, index, error)?;
-                    continue;
-                }
+            if let Some(t) = &target
+                && let Err(error) = check_target(entry, t, &resolved, &reversed)
+            {
+                refuse(&mut outcomes, index, error)?;
+                continue;
             }
-            let id_of = |owner: &str, kind: AccountKind| -> i64 {
-                account_ids[&account_key(&s, owner, kind)]
+            let ids =
+                |list: &[(String, AccountKind, Fen)]| -> Option<Vec<(i64, AccountKind, Fen)>> {
+                    list.iter()
+                        .map(|(o, k, a)| {
+                            account_ids
+                                .get(&account_key(&s, o, *k))
+                                .map(|id| (*id, *k, *a))
+                        })
+                        .collect()
+                };
+            let resolved_postings: &[(String, AccountKind, Fen)] = match (&target, entry.kind) {
+                (Some(t), EntryKind::Post | EntryKind::Void) => &t.postings,
+                _ => &[],
             };
-            let postings: Vec<(i64, AccountKind, Fen)> = s
-                .postings
-                .iter()
-                .map(|(o, k, a)| (id_of(o, *k), *k, *a))
-                .collect();
-            let pending_postings: Vec<(i64, AccountKind, Fen)> = match (&target, entry.kind) {
-                (Some(t), EntryKind::Post | EntryKind::Void) => t
-                    .postings
-                    .iter()
-                    .map(|(o, k, a)| (id_of(o, *k), *k, *a))
-                    .collect(),
-                _ => Vec::new(),
+            let (Some(postings), Some(pending_postings)) =
+                (ids(&effective), ids(resolved_postings))
+            else {
+                // Only reachable if an entry's accounts changed between settling and judging.
+                refuse(
+                    &mut outcomes,
+                    index,
+                    LedgerError::ReferenceInvalid {
+                        key: entry.key.clone(),
+                        target: entry.refers_to.clone().unwrap_or_default(),
+                        reason:
+                            "changed within this batch: post the reference in a batch of its own"
+                                .into(),
+                    },
+                )?;
+                continue;
             };
             if let Err(error) = ledger::apply(
                 entry.kind,
@@ -337,7 +367,7 @@ impl Store {
                         seq,
                         kind: entry.kind,
                         program: s.program.clone(),
-                        postings: s.postings.clone(),
+                        postings: effective.clone(),
                     },
                 );
             }
@@ -592,7 +622,7 @@ fn account_key_from_row(row: &sqlx::any::AnyRow, first: usize) -> Result<Account
 fn settle(
     entry: &NewEntry,
     index: usize,
-    first_in_batch: &HashMap<&str, usize>,
+    in_batch: &HashMap<&str, Vec<usize>>,
     settled: &[Option<Settled>],
     targets: &HashMap<String, Target>,
 ) -> Result<Settled, LedgerError> {
@@ -606,12 +636,22 @@ fn settle(
                 .map(|p| (p.account.owner.clone(), p.account.kind, p.amount))
                 .collect(),
             has_target: false,
+            target_postings: Vec::new(),
         });
     };
     let (county, program, postings) = if let Some(t) = targets.get(target_key) {
         (t.county.clone(), t.program.clone(), t.postings.clone())
-    } else if let Some(&j) = first_in_batch.get(target_key).filter(|&&j| j < index) {
-        let Some(s) = &settled[j] else {
+    } else if let Some(seen) = in_batch
+        .get(target_key)
+        .filter(|v| v.iter().any(|&j| j < index))
+    {
+        // The latest earlier occurrence that is still standing; judging picks the one really posted.
+        let Some(s) = seen
+            .iter()
+            .rev()
+            .filter(|&&j| j < index)
+            .find_map(|&j| settled[j].as_ref())
+        else {
             return Err(LedgerError::ReferenceInvalid {
                 key: entry.key.clone(),
                 target: target_key.to_string(),
@@ -638,19 +678,12 @@ fn settle(
             });
         }
     }
-    let postings = match entry.kind {
-        EntryKind::Post => postings,
-        EntryKind::Void => Vec::new(),
-        _ => postings
-            .into_iter()
-            .map(|(o, k, a)| (o, k, Fen(-a.get())))
-            .collect(),
-    };
     Ok(Settled {
         county,
         program,
-        postings,
+        postings: Vec::new(),
         has_target: true,
+        target_postings: postings,
     })
 }
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{portable, Store, StoreError};
+use super::{Store, StoreError, portable};
 use crate::ledger::AccountKind;
 use crate::ledger::hash::{self, EntryContent, GENESIS};
 use crate::money::Fen;
@@ -359,7 +359,9 @@ impl Store {
             .bind(last_place.1)
             .fetch_all(&self.pool)
             .await?;
-            let mut legs: HashMap<(String, i64), Vec<(String, String, i64)>> = HashMap::new();
+            // (county, seq) → (owner, kind, amount) of each leg
+            type Legs = HashMap<(String, i64), Vec<(String, String, i64)>>;
+            let mut legs: Legs = HashMap::new();
             for p in postings {
                 legs.entry((p.try_get(0)?, p.try_get(1)?))
                     .or_default()

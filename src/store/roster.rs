@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{portable, PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, values_sql};
+use super::{PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, portable, values_sql};
 use crate::calendar::YearMonth;
 use crate::id_number::{IdNumber, Sex};
 use crate::roster::{LEAVE_REASONS, LifeEvent, RosterEntry};
