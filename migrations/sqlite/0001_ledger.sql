@@ -70,7 +70,7 @@ CREATE TABLE entries (
     content_hash BLOB NOT NULL,
     chain_hash   BLOB NOT NULL,
     PRIMARY KEY (county_code, seq)
-);
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX entries_idem_key ON entries (idem_key);
 -- A pending entry is posted or voided exactly once; an entry is reversed at most once.
 CREATE UNIQUE INDEX entries_resolves_once ON entries (county_code, refers_seq)

@@ -11,6 +11,7 @@ use std::path::Path;
 pub enum Encoding {
     /// UTF-8 (with or without BOM); otherwise GBK/GB18030 when the bytes are valid GBK.
     Auto,
+    #[value(alias = "utf-8")]
     Utf8,
     Gbk,
 }

@@ -113,6 +113,7 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
     };
     let mut by_key: HashMap<String, usize> = HashMap::new();
     let mut entry_errors: HashMap<usize, String> = HashMap::new();
+    let mut bad_keys: HashMap<String, String> = HashMap::new();
     for (index, record) in reader.records().enumerate() {
         let row = index as u64 + 2;
         if index >= ROWS_PER_FILE_MAX {
@@ -177,8 +178,14 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
             Ok(p) => p,
             Err(line) => {
                 result.errors.push(line.clone());
-                if let Some(&e) = by_key.get(field(0)) {
-                    entry_errors.entry(e).or_insert(line.clone());
+                match by_key.get(field(0)) {
+                    Some(&e) => {
+                        entry_errors.entry(e).or_insert(line.clone());
+                    }
+                    // The entry's first row is the bad one: its later rows must not stand alone.
+                    None => {
+                        bad_keys.entry(field(0).to_string()).or_insert(line.clone());
+                    }
                 }
                 result.bad_rows.push(BadRow {
                     row,
@@ -263,7 +270,10 @@ pub fn parse(text: &str, file: &str, pending: bool) -> Result<PostingFile, Input
     // The rest are checked as entries (balanced, two postings or more, ...).
     let mut kept = Vec::with_capacity(result.entries.len());
     for (index, parsed) in std::mem::take(&mut result.entries).into_iter().enumerate() {
-        let failure = match entry_errors.get(&index) {
+        let failure = match entry_errors
+            .get(&index)
+            .or_else(|| bad_keys.get(&parsed.entry.key))
+        {
             Some(line) => Some(format!(
                 "another row of entry \"{}\" is bad: {line}",
                 parsed.entry.key

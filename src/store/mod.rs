@@ -128,7 +128,8 @@ impl Store {
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
-                             PRAGMA cache_size = -65536;",
+                             PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; \
+                             PRAGMA wal_autocheckpoint = 10000;",
                         )
                         .execute(conn)
                         .await?;
