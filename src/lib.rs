@@ -5,6 +5,8 @@
 //! The domain modules (`money`, `calendar`, `id_number`, `region`, `ledger`) know nothing of SQL.
 
 pub mod calendar;
+pub mod deadline;
+pub mod flow;
 pub mod id_number;
 pub mod input;
 pub mod ledger;

@@ -96,6 +96,13 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
         }
         Command::Import(what) => import(store, what).await,
         Command::Roster(command) => super::roster::roster(store, command).await,
+        Command::Allocate(args) => super::flow::allocate(store, args).await,
+        Command::Match(args) => super::flow::matching(store, args).await,
+        Command::Disburse(args) => super::flow::disburse(store, args).await,
+        Command::Payout(command) => super::flow::payout(store, command).await,
+        Command::Return(args) => super::flow::return_funds(store, args).await,
+        Command::Recover(command) => super::flow::recover(store, command).await,
+        Command::Deadlines(args) => super::flow::deadlines(store, args).await,
         Command::Program(command) => super::program::program(store, command).await,
         Command::Entitlements(args) => super::program::entitlements(store, args).await,
         Command::Cycle(command) => super::program::cycle(store, command).await,

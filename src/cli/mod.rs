@@ -4,6 +4,7 @@
 
 mod bench;
 mod commands;
+mod flow;
 mod program;
 mod roster;
 
@@ -56,6 +57,22 @@ pub enum Command {
     Cycle(CycleCommand),
     /// 报表: the county's tables (名册表, 增减情况表, 人数汇总表), the city's 附件5, the 公示 list
     Table(TableArgs),
+    /// 下达: a level releases each county's share (computed from the roster, or given in a CSV)
+    Allocate(AllocateArgs),
+    /// 配套: county finance posts its own matching share
+    Match(MatchArgs),
+    /// 拨付: county finance passes funds to its disbursing units
+    Disburse(DisburseArgs),
+    /// 发放: build a payout batch and its bank file, or read the bank's answer
+    #[command(subcommand)]
+    Payout(PayoutCommand),
+    /// 结余退回: return unspent funds (unit → county, county → province or city)
+    Return(ReturnArgs),
+    /// 追回: find payments after death, employment or leaving; record money recovered
+    #[command(subcommand)]
+    Recover(RecoverCommand),
+    /// 时限: tranches held past their one-month deadline (滞留) and those passed on late
+    Deadlines(DeadlineArgs),
     /// 名册: lock the registry, record a person leaving, list a roster
     #[command(subcommand)]
     Roster(RosterCommand),
@@ -95,6 +112,193 @@ pub enum ImportCommand {
     Deaths(FileArgs),
     /// Employment from 社保 data: id_number,employer_kind,from_date
     Employment(FileArgs),
+}
+
+/// `YYYY-MM..YYYY-MM`: the months a release or disbursement covers.
+#[derive(Clone, Copy, Debug)]
+pub struct Covers {
+    pub from: earmark::calendar::YearMonth,
+    pub to: earmark::calendar::YearMonth,
+}
+
+impl std::str::FromStr for Covers {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Covers, String> {
+        let (a, b) = text.split_once("..").unwrap_or((text, text));
+        let from: earmark::calendar::YearMonth = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{a}\" is not a month YYYY-MM"))?;
+        let to: earmark::calendar::YearMonth = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{b}\" is not a month YYYY-MM"))?;
+        if from > to {
+            return Err(format!("{from} is after {to}"));
+        }
+        Ok(Covers { from, to })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AllocateArgs {
+    #[arg(long)]
+    pub program: String,
+    /// Which level releases: province or city
+    #[arg(long, value_enum)]
+    pub level: earmark::flow::Level,
+    /// The release document number (文号), e.g. 粤财教〔2025〕12号
+    #[arg(long)]
+    pub document: String,
+    /// The release date
+    #[arg(long)]
+    pub date: chrono::NaiveDate,
+    /// The months covered, YYYY-MM..YYYY-MM
+    #[arg(long)]
+    pub covers: Covers,
+    /// Only this county
+    #[arg(long)]
+    pub county: Option<String>,
+    /// Release these amounts instead of the computed need: a CSV of county_code,amount
+    #[arg(long)]
+    pub amounts: Option<PathBuf>,
+    /// Print the table without posting
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MatchArgs {
+    #[arg(long)]
+    pub program: String,
+    /// The county's own document number
+    #[arg(long)]
+    pub document: String,
+    #[arg(long)]
+    pub date: chrono::NaiveDate,
+    #[arg(long)]
+    pub covers: Covers,
+    #[arg(long)]
+    pub county: Option<String>,
+    /// Match these amounts instead of the computed share: a CSV of county_code,amount
+    #[arg(long)]
+    pub amounts: Option<PathBuf>,
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DisburseArgs {
+    #[arg(long)]
+    pub program: String,
+    /// The county whose finance disburses
+    #[arg(long)]
+    pub county: String,
+    #[arg(long)]
+    pub document: String,
+    #[arg(long)]
+    pub date: chrono::NaiveDate,
+    #[arg(long)]
+    pub covers: Covers,
+    /// Disburse these amounts instead of each unit's need: a CSV of unit_code,amount
+    #[arg(long)]
+    pub amounts: Option<PathBuf>,
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PayoutCommand {
+    /// Build a unit's batch for a month, reserve the money and write the bank file
+    Create {
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        program: String,
+        /// The month paid, YYYY-MM
+        #[arg(long)]
+        month: earmark::calendar::YearMonth,
+        /// The business date [default: today]
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// daifa (批量代发 text, GBK), csv, or pain001 (ISO 20022 XML)
+        #[arg(long, default_value = "daifa")]
+        format: String,
+        /// The folder the bank file is written to
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Read the bank's answer (success/failure file, CSV with status, or ISO 20022 pain.002)
+    Result {
+        file: PathBuf,
+        /// The business date the answer is booked on [default: today]
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReturnArgs {
+    #[arg(long)]
+    pub program: String,
+    /// Who returns: a unit code, or a county code
+    #[arg(long)]
+    pub from: String,
+    /// For a county: the level it returns to
+    #[arg(long, value_enum)]
+    pub to: Option<earmark::flow::Level>,
+    /// The amount in yuan
+    #[arg(long)]
+    pub amount: String,
+    #[arg(long)]
+    pub document: String,
+    #[arg(long)]
+    pub date: chrono::NaiveDate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecoverCommand {
+    /// Find payments for months after death, employment or leaving, and book them as receivables
+    Scan {
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+    /// Money recovered from a person came back to the unit
+    Receive {
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        document: String,
+        #[arg(long)]
+        date: chrono::NaiveDate,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DeadlineArgs {
+    /// Judge as of this day
+    #[arg(long)]
+    pub as_of: chrono::NaiveDate,
+    #[arg(long)]
+    pub county: Option<String>,
+    #[arg(long)]
+    pub program: Option<String>,
+    /// Also list tranches on time and still open
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_enum)]
+    pub format: Option<earmark::report::OutputFormat>,
+    /// Write the report here (csv, xlsx, html or json by --format)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

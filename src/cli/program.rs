@@ -102,7 +102,6 @@ pub async fn entitlements(store: &Store, args: EntitlementArgs) -> Result<ExitCo
     let program = store.program(&code).await?;
     let people = store.roster_entries(&code, args.county.as_deref()).await?;
     let regions = store.regions().await?;
-    let computed = compute_all(&program, &people, &regions, args.from, args.to)?;
     let columns = [
         "id_number",
         "month",
@@ -114,8 +113,10 @@ pub async fn entitlements(store: &Store, args: EntitlementArgs) -> Result<ExitCo
         "county_share",
     ];
     if args.format == OutputFormat::Csv {
-        // Streamed: a province's 2.4 million person-months never sit in memory as a sheet.
-        let sink: Box<dyn Write> = match &args.out {
+        // Streamed person by person: a province's 2.4 million person-months never sit in memory.
+        // A file is written beside its name and renamed at the end, so a refusal leaves none.
+        let partial = args.out.as_ref().map(|p| p.with_extension("partial"));
+        let sink: Box<dyn Write> = match &partial {
             Some(path) => Box::new(
                 std::fs::File::create(path)
                     .map_err(|e| Failure::trouble(format!("error: {}: {e}", path.display())))?,
@@ -129,8 +130,16 @@ pub async fn entitlements(store: &Store, args: EntitlementArgs) -> Result<ExitCo
         }
         writeln!(sink, "{}", columns.join(",")).map_err(io)?;
         let mut count = 0_usize;
-        for (_, rows) in &computed {
-            for e in rows {
+        let mut causes: BTreeMap<String, usize> = BTreeMap::new();
+        for person in &people {
+            let rows = match compute(&program, &person.beneficiary(&regions), args.from, args.to) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    *causes.entry(e.to_string()).or_default() += 1;
+                    continue;
+                }
+            };
+            for e in &rows {
                 writeln!(
                     sink,
                     "{},{},{},{},{},{},{},{}",
@@ -148,7 +157,22 @@ pub async fn entitlements(store: &Store, args: EntitlementArgs) -> Result<ExitCo
             }
         }
         sink.flush().map_err(io)?;
-        if let Some(path) = &args.out {
+        drop(sink);
+        if !causes.is_empty() {
+            if let Some(path) = &partial {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(Failure::refused(
+                causes
+                    .into_iter()
+                    .map(|(cause, n)| format!("refused: {cause} ({n} person(s))"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ));
+        }
+        if let (Some(path), Some(tmp)) = (&args.out, &partial) {
+            std::fs::rename(tmp, path)
+                .map_err(|e| Failure::trouble(format!("error: {}: {e}", path.display())))?;
             println!(
                 "wrote {count} entitlement rows for {} people to {}",
                 people.len(),
@@ -157,6 +181,7 @@ pub async fn entitlements(store: &Store, args: EntitlementArgs) -> Result<ExitCo
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let computed = compute_all(&program, &people, &regions, args.from, args.to)?;
     let mut sheet = Sheet::new(
         format!("{} 应发明细 {}..{}", program.name(), args.from, args.to),
         vec![

@@ -40,8 +40,22 @@ pub async fn import_roster(store: &Store, args: RosterImportArgs) -> Result<Exit
         .into_iter()
         .map(|u| (u.code, u.county))
         .collect();
-    let parsed = parse_roster(&table, &file, &program, &beneficiary, &regions, &units)
-        .map_err(Failure::refused)?;
+    let exclusions = store
+        .program(&program)
+        .await?
+        .eligibility()
+        .exclusions
+        .clone();
+    let parsed = parse_roster(
+        &table,
+        &file,
+        &program,
+        &beneficiary,
+        &regions,
+        &units,
+        &exclusions,
+    )
+    .map_err(Failure::refused)?;
     let mut bad: Vec<(u64, Vec<String>, String)> = parsed
         .errors
         .iter()

@@ -176,6 +176,7 @@ pub fn parse_roster(
     beneficiary: &str,
     regions: &RegionTable,
     units: &std::collections::HashMap<String, String>,
+    exclusions: &[String],
 ) -> Result<ParsedRoster, String> {
     let mut positions: Vec<Option<usize>> = Vec::with_capacity(COLUMNS.len());
     for column in COLUMNS {
@@ -211,7 +212,7 @@ pub fn parse_roster(
             cells,
             positions: &positions,
         };
-        let result = check_row(&cells_view, &required, program, regions, units);
+        let result = check_row(&cells_view, &required, program, regions, units, exclusions);
         match result {
             Ok(entry) => {
                 if let Some(first) = seen.get(&entry.id_number) {
@@ -265,6 +266,7 @@ fn check_row(
     program: &str,
     regions: &RegionTable,
     units: &std::collections::HashMap<String, String>,
+    exclusions: &[String],
 ) -> Result<RosterEntry, CellError> {
     let cell = |name: &str| row.get(name);
     for name in required {
@@ -349,11 +351,14 @@ fn check_row(
     }
     let exclusion = optional(cell("exclusion"));
     if let Some(e) = &exclusion
-        && !EXCLUSIONS.iter().any(|(code, _)| code == e)
+        && !exclusions.iter().any(|code| code == e)
     {
         return Err((
             "exclusion",
-            format!("\"{e}\" is not one of retired_in_plan, criminal_record, dismissed"),
+            format!(
+                "\"{e}\" is not one of the program's exclusions: {}",
+                exclusions.join(", ")
+            ),
         ));
     }
 

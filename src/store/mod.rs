@@ -18,7 +18,7 @@ use crate::calendar::{DayKind, WorkCalendar};
 use crate::ledger::{AccountKey, LedgerError};
 use crate::region::{Level, Region, RegionTable};
 
-pub use post::{BatchMode, Outcome};
+pub use post::{BatchMode, Outcome, SideRow, SideValue};
 pub use query::{BalanceFilter, BalanceRow, CheckReport, VerifyReport};
 pub use roster::{RosterImportReport, StageRecord};
 
@@ -636,6 +636,27 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+impl Store {
+    /// Which of these idempotency keys are already used by an entry.
+    pub async fn existing_keys(&self, keys: &[String]) -> Result<HashSet<String>, StoreError> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(PARAMS_PER_STATEMENT_MAX) {
+            let sql = format!(
+                "SELECT idem_key FROM entries WHERE idem_key IN ({})",
+                in_list(1, chunk.len())
+            );
+            let mut query = sqlx::query(portable(self.backend, sql));
+            for key in chunk {
+                query = query.bind(key.clone());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(found)
     }
 }
 

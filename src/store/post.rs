@@ -112,6 +112,18 @@ impl Store {
         entries: &[NewEntry],
         mode: BatchMode,
     ) -> Result<Vec<Outcome>, StoreError> {
+        self.post_with(entries, mode, &[]).await
+    }
+
+    /// Posts a batch and, in the same transaction, writes `side` rows (the flow's records about its
+    /// entries: releases, batches, lines). A side row tied to an entry is written only when that entry
+    /// is posted or was posted before; rows already present are left as they are.
+    pub async fn post_with(
+        &self,
+        entries: &[NewEntry],
+        mode: BatchMode,
+        side: &[SideRow],
+    ) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; entries.len()];
         let refuse =
             |outcomes: &mut Vec<Option<Outcome>>, index: usize, error: LedgerError| match mode {
@@ -394,6 +406,17 @@ impl Store {
         write_postings(&mut tx, &posting_rows).await?;
         write_balances(&mut tx, &balances, &touched).await?;
         write_heads(&mut tx, &heads).await?;
+        let standing = |i: usize| {
+            matches!(
+                outcomes.get(i),
+                Some(Some(Outcome::Posted { .. } | Outcome::AlreadyPosted { .. }))
+            )
+        };
+        write_side_rows(
+            &mut tx,
+            side.iter().filter(|r| r.entry.is_none_or(standing)),
+        )
+        .await?;
         tx.commit().await?;
         self.remember_accounts(account_ids);
         Ok(outcomes
@@ -1070,6 +1093,98 @@ async fn write_heads(
                 .bind(head.hash.to_vec());
         }
         query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A value of a side row.
+#[derive(Clone, Debug)]
+pub enum SideValue {
+    Text(String),
+    Int(i64),
+    /// A NULL text; PostgreSQL types a parameter, so an integer NULL is its own value.
+    Null,
+    NullInt,
+}
+
+impl From<&str> for SideValue {
+    fn from(t: &str) -> SideValue {
+        SideValue::Text(t.to_string())
+    }
+}
+impl From<String> for SideValue {
+    fn from(t: String) -> SideValue {
+        SideValue::Text(t)
+    }
+}
+impl From<i64> for SideValue {
+    fn from(n: i64) -> SideValue {
+        SideValue::Int(n)
+    }
+}
+impl From<Fen> for SideValue {
+    fn from(f: Fen) -> SideValue {
+        SideValue::Int(f.get())
+    }
+}
+impl From<Option<String>> for SideValue {
+    fn from(o: Option<String>) -> SideValue {
+        o.map(SideValue::Text).unwrap_or(SideValue::Null)
+    }
+}
+impl From<Option<i64>> for SideValue {
+    fn from(o: Option<i64>) -> SideValue {
+        o.map(SideValue::Int).unwrap_or(SideValue::NullInt)
+    }
+}
+
+/// A row for one of the flow's own tables, written with the entries it describes.
+#[derive(Clone, Debug)]
+pub struct SideRow {
+    /// The index of the entry it belongs to in the batch, or `None` to write it whatever happens.
+    pub entry: Option<usize>,
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    pub values: Vec<SideValue>,
+}
+
+async fn write_side_rows<'a>(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rows: impl Iterator<Item = &'a SideRow>,
+) -> Result<(), StoreError> {
+    // Group consecutive rows of one table so they go in multi-row statements.
+    let rows: Vec<&SideRow> = rows.collect();
+    let mut start = 0;
+    while start < rows.len() {
+        let table = rows[start].table;
+        let columns = rows[start].columns;
+        let mut end = start;
+        while end < rows.len()
+            && rows[end].table == table
+            && end - start < PARAMS_PER_STATEMENT_MAX / columns.len()
+        {
+            end += 1;
+        }
+        let sql = values_sql(
+            &format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")),
+            end - start,
+            columns.len(),
+            " ON CONFLICT DO NOTHING",
+        );
+        let mut query = sqlx::query(portable(backend_of(tx), sql));
+        for row in &rows[start..end] {
+            debug_assert_eq!(row.values.len(), columns.len());
+            for value in &row.values {
+                query = match value {
+                    SideValue::Text(t) => query.bind(t.clone()),
+                    SideValue::Int(n) => query.bind(*n),
+                    SideValue::Null => query.bind(None::<String>),
+                    SideValue::NullInt => query.bind(None::<i64>),
+                };
+            }
+        }
+        query.execute(&mut **tx).await?;
+        start = end;
     }
     Ok(())
 }

@@ -528,6 +528,14 @@ impl Store {
         let mut errors = Vec::new();
         let mut added = 0;
         let recorded_at = now();
+        // Row 0 means the stage came from the command line, not a file.
+        let at = |row: u64| {
+            if row == 0 {
+                format!("{file}: ")
+            } else {
+                format!("{file} row {row}, ")
+            }
+        };
         for (row, record) in records {
             let masked = IdNumber::parse(&record.id_number)
                 .map(|i| i.masked())
@@ -552,7 +560,8 @@ impl Store {
                 let stored: String = row_found.try_get(0)?;
                 if stored != date {
                     errors.push(format!(
-                        "{file} row {row}, column date: {} of {masked} was recorded on {stored} already",
+                        "{}column date: {} of {masked} was recorded on {stored} already",
+                        at(*row),
                         record.stage.code()
                     ));
                 }
@@ -612,5 +621,31 @@ impl Store {
                 .insert(stage, date);
         }
         Ok(progress)
+    }
+}
+
+impl Store {
+    /// Notes an event about a person without changing the roster (e.g. a bank reporting a death,
+    /// which must be confirmed against 公安户籍 / 卫健 data before it ends payment).
+    pub async fn roster_note(
+        &self,
+        program: &str,
+        id_number: &str,
+        kind: &str,
+        date: NaiveDate,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO roster_events (program, id_number, kind, event_date, detail, recorded_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(program.to_string())
+        .bind(id_number.to_string())
+        .bind(kind.to_string())
+        .bind(date.format("%Y-%m-%d").to_string())
+        .bind(detail.to_string())
+        .bind(now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 }

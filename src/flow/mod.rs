@@ -1,0 +1,621 @@
+//! The money's journey, as commands that post balanced, single-program entries: allocation (下达),
+//! matching share (配套), disbursement (拨付), payout batches (发放) and bank results, returns (结余退回)
+//! and recoveries (追回). Each command computes from the roster and the program's rules what should
+//! move, then posts it through the store with its flow records in the same transaction.
+//!
+//! Accounts (owner:kind inside one county's books):
+//! - a level's budget for the county: `440000:budget` (province), `440500:budget` (city),
+//!   `440511:budget` (the county's own share); returns upward go to the level's `returned`;
+//! - funds on hand: `440511:held` (county finance), `U…:held` (a disbursing unit);
+//! - a person: `ID:paid` (entitlement recognised, 已发放支出), `ID:payable` (owed to the person until
+//!   paid), `ID:receivable` (to recover, 追回).
+//!
+//! A payout line accrues the month's entitlement (Dr paid, Cr payable) and pays it with a pending
+//! entry (Dr payable, Cr unit held) that the bank's answer posts or voids; a void leaves the person
+//! owed, ready for a retry batch.
+
+pub mod bank;
+pub mod deadlines;
+pub mod payout;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+
+use crate::calendar::YearMonth;
+use crate::ledger::{AccountKind, AccountRef, NewEntry, Posting};
+use crate::money::Fen;
+use crate::program::{Entitlement, Program, entitlements};
+use crate::region::RegionTable;
+use crate::store::{BatchMode, Outcome, SideRow, SideValue, Store, StoreError};
+
+/// Which level releases or matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Level {
+    Province,
+    City,
+    County,
+}
+
+impl Level {
+    pub fn code(self) -> &'static str {
+        match self {
+            Level::Province => "province",
+            Level::City => "city",
+            Level::County => "county",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Level::Province => "省级",
+            Level::City => "市级",
+            Level::County => "县级",
+        }
+    }
+
+    /// The finance department of this level for `county`.
+    pub fn owner(self, regions: &RegionTable, county: &str) -> Option<String> {
+        match self {
+            Level::Province => regions.province_of(county).map(|r| r.code.clone()),
+            Level::City => regions.city_of(county).map(|r| r.code.clone()),
+            Level::County => Some(county.to_string()),
+        }
+    }
+}
+
+/// What a county needs for a range of months, by level.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Need {
+    pub persons: i64,
+    pub person_months: i64,
+    pub total: Fen,
+    pub province: Fen,
+    pub city: Fen,
+    pub county: Fen,
+}
+
+fn add(a: Fen, b: Fen) -> Result<Fen, StoreError> {
+    a.checked_add(b)
+        .ok_or_else(|| StoreError::Invalid("amounts overflow".into()))
+}
+
+/// Every person's entitlements for the months, by county (and unit), from the stored roster.
+pub async fn roster_entitlements(
+    store: &Store,
+    program: &Program,
+    from: YearMonth,
+    to: YearMonth,
+    county: Option<&str>,
+) -> Result<Vec<(crate::roster::RosterEntry, Vec<Entitlement>)>, StoreError> {
+    let regions = store.regions().await?;
+    let people = store.roster_entries(program.code(), county).await?;
+    let mut out = Vec::with_capacity(people.len());
+    let mut causes: BTreeMap<String, usize> = BTreeMap::new();
+    for person in people {
+        match entitlements(program, &person.beneficiary(&regions), from, to) {
+            Ok(rows) => out.push((person, rows)),
+            Err(e) => *causes.entry(e.to_string()).or_default() += 1,
+        }
+    }
+    if !causes.is_empty() {
+        return Err(StoreError::Invalid(
+            causes
+                .into_iter()
+                .map(|(c, n)| format!("{c} ({n} person(s))"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
+    Ok(out)
+}
+
+/// Each county's need for the months: persons, person-months and each level's share.
+pub async fn county_needs(
+    store: &Store,
+    program: &Program,
+    from: YearMonth,
+    to: YearMonth,
+    county: Option<&str>,
+) -> Result<BTreeMap<String, Need>, StoreError> {
+    let mut needs: BTreeMap<String, Need> = BTreeMap::new();
+    for (person, rows) in roster_entitlements(store, program, from, to, county).await? {
+        if rows.is_empty() {
+            continue;
+        }
+        let need = needs.entry(person.county.clone()).or_default();
+        need.persons += 1;
+        for e in &rows {
+            need.person_months += 1;
+            need.total = add(need.total, e.amount)?;
+            need.province = add(need.province, e.province_share)?;
+            need.city = add(need.city, e.city_share)?;
+            need.county = add(need.county, e.county_share)?;
+        }
+    }
+    Ok(needs)
+}
+
+/// One line of a release, matching or disbursement: who receives, how much is needed and given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferLine {
+    pub county: String,
+    /// The receiving owner: county finance or a unit.
+    pub to: String,
+    pub persons: i64,
+    pub person_months: i64,
+    pub computed: Fen,
+    pub amount: Fen,
+    pub outcome: Option<Outcome>,
+}
+
+pub struct AllocateRequest<'a> {
+    pub program: &'a Program,
+    pub level: Level,
+    pub document: &'a str,
+    pub date: NaiveDate,
+    pub from: YearMonth,
+    pub to: YearMonth,
+    pub county: Option<&'a str>,
+    /// Amounts per county as actually released (a CSV); `None` releases the computed need.
+    pub amounts: Option<HashMap<String, Fen>>,
+    pub dry_run: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transfer(
+    key: String,
+    date: NaiveDate,
+    county: &str,
+    program: &str,
+    memo: String,
+    to: AccountRef,
+    from: AccountRef,
+    amount: Fen,
+) -> NewEntry {
+    NewEntry::normal(
+        key,
+        date,
+        county,
+        program,
+        memo,
+        vec![
+            Posting {
+                account: to,
+                amount,
+            },
+            Posting {
+                account: from,
+                amount: Fen(-amount.get()),
+            },
+        ],
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event_row(
+    index: usize,
+    key: &str,
+    kind: &str,
+    program: &str,
+    county: &str,
+    level: Option<&str>,
+    from: &str,
+    to: &str,
+    document: &str,
+    date: NaiveDate,
+    amount: Fen,
+    computed: Option<Fen>,
+    covers: Option<(YearMonth, YearMonth)>,
+) -> SideRow {
+    SideRow {
+        entry: Some(index),
+        table: "flow_events",
+        columns: &[
+            "entry_key",
+            "kind",
+            "program",
+            "county_code",
+            "level",
+            "from_owner",
+            "to_owner",
+            "document",
+            "event_date",
+            "amount",
+            "computed",
+            "covers_from",
+            "covers_to",
+        ],
+        values: vec![
+            key.into(),
+            kind.into(),
+            program.into(),
+            county.into(),
+            level.map(str::to_string).into(),
+            from.into(),
+            to.into(),
+            document.into(),
+            date.format("%Y-%m-%d").to_string().into(),
+            amount.into(),
+            computed.map(|c| c.get()).into(),
+            covers.map(|(f, _)| f.to_string()).into(),
+            covers.map(|(_, t)| t.to_string()).into(),
+        ],
+    }
+}
+
+/// 下达 / 配套: each county's share from `level`, posted county by county (province and city budget
+/// → county finance held; the county's own budget → its held for the matching share).
+pub async fn allocate(
+    store: &Store,
+    request: AllocateRequest<'_>,
+) -> Result<Vec<TransferLine>, StoreError> {
+    let regions = store.regions().await?;
+    let program = request.program;
+    let needs = county_needs(store, program, request.from, request.to, request.county).await?;
+    let mut counties: Vec<String> = needs.keys().cloned().collect();
+    if let Some(amounts) = &request.amounts {
+        for county in amounts.keys() {
+            if !regions.get(county).is_some_and(|r| r.county_role) {
+                return Err(StoreError::Invalid(format!(
+                    "{county} is not a county (or a city without districts)"
+                )));
+            }
+            if !counties.contains(county) {
+                counties.push(county.clone());
+            }
+        }
+        counties.sort();
+    }
+    let mut lines = Vec::new();
+    let mut entries = Vec::new();
+    let mut side = Vec::new();
+    let kind = if request.level == Level::County {
+        "matching"
+    } else {
+        "release"
+    };
+    for county in counties {
+        let need = needs.get(&county).cloned().unwrap_or_default();
+        let computed = match request.level {
+            Level::Province => need.province,
+            Level::City => need.city,
+            Level::County => need.county,
+        };
+        let amount = match &request.amounts {
+            Some(amounts) => amounts.get(&county).copied().unwrap_or(Fen::ZERO),
+            None => computed,
+        };
+        let mut line = TransferLine {
+            county: county.clone(),
+            to: county.clone(),
+            persons: need.persons,
+            person_months: need.person_months,
+            computed,
+            amount,
+            outcome: None,
+        };
+        if amount.is_positive() {
+            let owner = request.level.owner(&regions, &county).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "county {county} has no {} above it",
+                    request.level.code()
+                ))
+            })?;
+            let key = format!("{kind}:{}:{county}", request.document);
+            let memo = format!(
+                "{}{} {} {}..{}",
+                request.level.label_zh(),
+                if kind == "matching" {
+                    "配套"
+                } else {
+                    "下达"
+                },
+                request.document,
+                request.from,
+                request.to
+            );
+            side.push(event_row(
+                entries.len(),
+                &key,
+                kind,
+                program.code(),
+                &county,
+                Some(request.level.code()),
+                &owner,
+                &county,
+                request.document,
+                request.date,
+                amount,
+                Some(computed),
+                Some((request.from, request.to)),
+            ));
+            entries.push(transfer(
+                key,
+                request.date,
+                &county,
+                program.code(),
+                memo,
+                AccountRef::new(county.clone(), AccountKind::Held),
+                AccountRef::new(owner, AccountKind::Budget),
+                amount,
+            ));
+        }
+        lines.push(line.clone());
+        line.outcome = None;
+    }
+    if request.dry_run || entries.is_empty() {
+        return Ok(lines);
+    }
+    let outcomes = store
+        .post_with(&entries, BatchMode::AllOrNothing, &side)
+        .await?;
+    let mut posted = outcomes.into_iter();
+    for line in lines.iter_mut().filter(|l| l.amount.is_positive()) {
+        line.outcome = posted.next();
+    }
+    Ok(lines)
+}
+
+pub struct DisburseRequest<'a> {
+    pub program: &'a Program,
+    pub county: &'a str,
+    pub document: &'a str,
+    pub date: NaiveDate,
+    pub from: YearMonth,
+    pub to: YearMonth,
+    /// Amounts per unit as actually disbursed (a CSV); `None` disburses each unit's need.
+    pub amounts: Option<HashMap<String, Fen>>,
+    pub dry_run: bool,
+}
+
+/// Each unit's need per month for the months: the full entitlement of the people it pays.
+pub async fn unit_needs(
+    store: &Store,
+    program: &Program,
+    county: &str,
+    from: YearMonth,
+    to: YearMonth,
+) -> Result<BTreeMap<String, (i64, BTreeMap<YearMonth, Fen>)>, StoreError> {
+    let mut needs: BTreeMap<String, (i64, BTreeMap<YearMonth, Fen>)> = BTreeMap::new();
+    for (person, rows) in roster_entitlements(store, program, from, to, Some(county)).await? {
+        if rows.is_empty() {
+            continue;
+        }
+        let Some(unit) = person.unit.clone() else {
+            return Err(StoreError::Invalid(format!(
+                "{} ({}) is owed money but has no disbursing unit on the roster: set unit_code",
+                person.name,
+                crate::id_number::IdNumber::parse(&person.id_number)
+                    .map(|i| i.masked())
+                    .unwrap_or_default()
+            )));
+        };
+        let slot = needs.entry(unit).or_default();
+        slot.0 += 1;
+        for e in rows {
+            let month = slot.1.entry(e.month).or_insert(Fen::ZERO);
+            *month = add(*month, e.amount)?;
+        }
+    }
+    Ok(needs)
+}
+
+/// 拨付: county finance passes funds to its disbursing units (county held → unit held).
+pub async fn disburse(
+    store: &Store,
+    request: DisburseRequest<'_>,
+) -> Result<Vec<TransferLine>, StoreError> {
+    let program = request.program;
+    let county = request.county;
+    let needs = unit_needs(store, program, county, request.from, request.to).await?;
+    let units: HashMap<String, String> = store
+        .units()
+        .await?
+        .into_iter()
+        .map(|u| (u.code, u.county))
+        .collect();
+    let mut targets: Vec<String> = needs.keys().cloned().collect();
+    if let Some(amounts) = &request.amounts {
+        for unit in amounts.keys() {
+            match units.get(unit) {
+                Some(c) if c == county => {}
+                Some(c) => {
+                    return Err(StoreError::Invalid(format!(
+                        "unit {unit} belongs to county {c}, not {county}"
+                    )));
+                }
+                None => {
+                    return Err(StoreError::Invalid(format!(
+                        "unit {unit} is not registered"
+                    )));
+                }
+            }
+            if !targets.contains(unit) {
+                targets.push(unit.clone());
+            }
+        }
+        targets.sort();
+    }
+    let mut lines = Vec::new();
+    let mut entries = Vec::new();
+    let mut side = Vec::new();
+    for unit in targets {
+        let (persons, months) = needs.get(&unit).cloned().unwrap_or_default();
+        let computed = months.values().try_fold(Fen::ZERO, |a, b| add(a, *b))?;
+        let amount = match &request.amounts {
+            Some(amounts) => amounts.get(&unit).copied().unwrap_or(Fen::ZERO),
+            None => computed,
+        };
+        lines.push(TransferLine {
+            county: county.to_string(),
+            to: unit.clone(),
+            persons,
+            person_months: months.len() as i64,
+            computed,
+            amount,
+            outcome: None,
+        });
+        if !amount.is_positive() {
+            continue;
+        }
+        let key = format!("disbursement:{}:{unit}", request.document);
+        side.push(event_row(
+            entries.len(),
+            &key,
+            "disbursement",
+            program.code(),
+            county,
+            None,
+            county,
+            &unit,
+            request.document,
+            request.date,
+            amount,
+            Some(computed),
+            Some((request.from, request.to)),
+        ));
+        // The unit's deadline runs per month: record what the money is for, month by month. A given
+        // amount other than the need is spread over the months in proportion (largest remainder).
+        let per_month: Vec<(YearMonth, Fen)> = if amount == computed || computed.is_zero() {
+            if computed.is_zero() {
+                vec![(request.from, amount)]
+            } else {
+                months.iter().map(|(m, f)| (*m, *f)).collect()
+            }
+        } else {
+            let weights: Vec<rust_decimal::Decimal> = months
+                .values()
+                .map(|f| rust_decimal::Decimal::from(f.get()))
+                .collect();
+            let parts = crate::money::split_largest_remainder(amount, &weights)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            months.keys().copied().zip(parts).collect()
+        };
+        for (month, part) in per_month {
+            side.push(SideRow {
+                entry: Some(entries.len()),
+                table: "flow_event_months",
+                columns: &["entry_key", "month", "amount"],
+                values: vec![
+                    key.clone().into(),
+                    month.to_string().into(),
+                    SideValue::Int(part.get()),
+                ],
+            });
+        }
+        entries.push(transfer(
+            key,
+            request.date,
+            county,
+            program.code(),
+            format!("拨付 {} {}..{}", request.document, request.from, request.to),
+            AccountRef::new(unit.clone(), AccountKind::Held),
+            AccountRef::new(county, AccountKind::Held),
+            amount,
+        ));
+    }
+    if request.dry_run || entries.is_empty() {
+        return Ok(lines);
+    }
+    let outcomes = store
+        .post_with(&entries, BatchMode::AllOrNothing, &side)
+        .await?;
+    let mut posted = outcomes.into_iter();
+    for line in lines.iter_mut().filter(|l| l.amount.is_positive()) {
+        line.outcome = posted.next();
+    }
+    Ok(lines)
+}
+
+/// 结余退回: a unit returns unspent funds to its county finance, or county finance returns funds to
+/// the level that released them (county held → that level's `returned`).
+pub async fn return_funds(
+    store: &Store,
+    program: &Program,
+    from: &str,
+    to_level: Option<Level>,
+    amount: Fen,
+    document: &str,
+    date: NaiveDate,
+) -> Result<Outcome, StoreError> {
+    if !amount.is_positive() {
+        return Err(StoreError::Invalid(
+            "the amount to return must be positive".into(),
+        ));
+    }
+    let regions = store.regions().await?;
+    let units: HashMap<String, String> = store
+        .units()
+        .await?
+        .into_iter()
+        .map(|u| (u.code, u.county))
+        .collect();
+    let (county, to, from_ref, to_ref, level) = if let Some(county) = units.get(from) {
+        if to_level.is_some() {
+            return Err(StoreError::Invalid(
+                "a unit returns funds to its county finance: leave out --to".into(),
+            ));
+        }
+        (
+            county.clone(),
+            county.clone(),
+            AccountRef::new(from, AccountKind::Held),
+            AccountRef::new(county.clone(), AccountKind::Held),
+            None,
+        )
+    } else if regions.get(from).is_some_and(|r| r.county_role) {
+        let level = to_level.ok_or_else(|| {
+            StoreError::Invalid(
+                "county finance returns funds upward: give --to province or --to city".into(),
+            )
+        })?;
+        let owner = level
+            .owner(&regions, from)
+            .filter(|o| o != from || level == Level::City)
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("{from} has no {} to return to", level.code()))
+            })?;
+        (
+            from.to_string(),
+            owner.clone(),
+            AccountRef::new(from, AccountKind::Held),
+            AccountRef::new(owner, AccountKind::Returned),
+            Some(level.code()),
+        )
+    } else {
+        return Err(StoreError::Invalid(format!(
+            "{from} is neither a registered unit nor a county"
+        )));
+    };
+    let key = format!("return:{document}:{from}");
+    let side = [event_row(
+        0,
+        &key,
+        "return",
+        program.code(),
+        &county,
+        level,
+        from,
+        &to,
+        document,
+        date,
+        amount,
+        None,
+        None,
+    )];
+    let entry = transfer(
+        key,
+        date,
+        &county,
+        program.code(),
+        format!("结余退回 {document}"),
+        to_ref,
+        from_ref,
+        amount,
+    );
+    let mut outcomes = store
+        .post_with(&[entry], BatchMode::AllOrNothing, &side)
+        .await?;
+    Ok(outcomes.remove(0))
+}

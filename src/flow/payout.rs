@@ -1,0 +1,751 @@
+//! 发放: payout batches. A batch pays each eligible person of one unit for one month: it accrues the
+//! month's entitlement, reserves the unit's funds with one pending entry per line, and writes the
+//! bank file. The bank's answer posts the paid lines and voids the failed ones.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use sqlx::Row;
+
+use super::bank::{self, BankFormat, LineStatus, PayoutBatch, PayoutLine};
+use crate::calendar::YearMonth;
+use crate::id_number::IdNumber;
+use crate::ledger::{AccountKind, AccountRef, EntryKind, NewEntry, Posting};
+use crate::money::Fen;
+use crate::program::{Program, entitlements};
+use crate::store::{BatchMode, Outcome, SideRow, SideValue, Store, StoreError, portable};
+
+/// Someone the screen kept off the batch, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScreenHit {
+    pub id_masked: String,
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct PayoutReport {
+    pub batch_id: String,
+    pub lines: usize,
+    pub total: Fen,
+    pub file: PathBuf,
+    pub retries: usize,
+    pub screened: Vec<ScreenHit>,
+}
+
+pub struct PayoutRequest<'a> {
+    pub program: &'a Program,
+    pub unit: &'a str,
+    pub month: YearMonth,
+    pub date: NaiveDate,
+    pub format: BankFormat,
+    pub out_dir: &'a Path,
+}
+
+/// The state of every payout line of a person-month: paid, still with the bank, or failed.
+async fn line_states(
+    store: &Store,
+    program: &str,
+    month: YearMonth,
+    ids: &[String],
+) -> Result<HashMap<String, Vec<&'static str>>, StoreError> {
+    let mut states: HashMap<String, Vec<&'static str>> = HashMap::new();
+    for chunk in ids.chunks(4_000) {
+        let sql = format!(
+            "SELECT l.id_number, \
+               (SELECT COUNT(*) FROM entries p WHERE p.idem_key = 'post:' || l.payment_key), \
+               (SELECT COUNT(*) FROM entries v WHERE v.idem_key = 'void:' || l.payment_key) \
+             FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
+             WHERE b.program = $1 AND l.month = $2 AND l.id_number IN ({})",
+            crate::store::in_list(3, chunk.len())
+        );
+        let mut query = sqlx::query(portable(store.backend(), sql))
+            .bind(program.to_string())
+            .bind(month.to_string());
+        for id in chunk {
+            query = query.bind(id.clone());
+        }
+        for row in query.fetch_all(store.pool()).await? {
+            let posted: i64 = row.try_get(1)?;
+            let voided: i64 = row.try_get(2)?;
+            let state = match (posted, voided) {
+                (0, 0) => "pending",
+                (_, 0) => "paid",
+                _ => "failed",
+            };
+            states.entry(row.try_get(0)?).or_default().push(state);
+        }
+    }
+    Ok(states)
+}
+
+/// Builds, posts and writes one payout batch.
+pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutReport, StoreError> {
+    let program = request.program;
+    let unit = store
+        .units()
+        .await?
+        .into_iter()
+        .find(|u| u.code == request.unit)
+        .ok_or_else(|| StoreError::Invalid(format!("unit {} is not registered", request.unit)))?;
+    let regions = store.regions().await?;
+    let month = request.month;
+    let people: Vec<_> = store
+        .roster_entries(program.code(), Some(&unit.county))
+        .await?
+        .into_iter()
+        .filter(|p| p.unit.as_deref() == Some(unit.code.as_str()))
+        .collect();
+    if people.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "nobody on the {} roster is paid by unit {}",
+            program.code(),
+            unit.code
+        )));
+    }
+    let ids: Vec<String> = people.iter().map(|p| p.id_number.clone()).collect();
+    let states = line_states(store, program.code(), month, &ids).await?;
+    let mut screened = Vec::new();
+    let mut payable = Vec::new();
+    for person in &people {
+        let masked = IdNumber::parse(&person.id_number)
+            .map(|i| i.masked())
+            .unwrap_or_default();
+        let hit = |reason: String| ScreenHit {
+            id_masked: masked.clone(),
+            name: person.name.clone(),
+            reason,
+        };
+        let rows = entitlements(program, &person.beneficiary(&regions), month, month)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let Some(owed) = rows.into_iter().next() else {
+            // Not owed this month: say why when the reason is one the screen exists for.
+            if let Some(d) = person.death_date.filter(|d| *d < month.first_day()) {
+                screened.push(hit(format!("died {d}")));
+            } else if let Some(x) = &person.exclusion {
+                screened.push(hit(format!("excluded: {x}")));
+            } else if let Some(d) = person.employed_from.filter(|d| *d < month.first_day()) {
+                screened.push(hit(format!("employed as staff from {d}")));
+            } else if let (Some(d), Some(r)) = (person.left_date, &person.left_reason) {
+                screened.push(hit(format!("left the roster {d} ({r})")));
+            }
+            continue;
+        };
+        let earlier = states.get(&person.id_number).cloned().unwrap_or_default();
+        if earlier.contains(&"paid") {
+            screened.push(hit(format!("already paid for {month}")));
+            continue;
+        }
+        if earlier.contains(&"pending") {
+            screened.push(hit(format!(
+                "already in a batch for {month} waiting on the bank"
+            )));
+            continue;
+        }
+        let Some(account) = person.bank_account.clone() else {
+            screened.push(hit("no bank account on the roster".into()));
+            continue;
+        };
+        payable.push((person, owed, account, earlier.contains(&"failed")));
+    }
+    let batches_before = sqlx::query(
+        "SELECT COUNT(*) FROM payout_batches WHERE unit_code = $1 AND program = $2 AND month = $3",
+    )
+    .bind(unit.code.clone())
+    .bind(program.code().to_string())
+    .bind(month.to_string())
+    .fetch_one(store.pool())
+    .await?
+    .try_get::<i64, _>(0)?;
+    let batch_id = format!(
+        "{}-{}-{}-{}",
+        unit.code,
+        program.code(),
+        month,
+        batches_before + 1
+    );
+    if payable.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "unit {} owes nobody for {month} in {}: no batch written ({} screened out)",
+            unit.code,
+            program.code(),
+            screened.len()
+        )));
+    }
+    let accrual_keys: Vec<String> = payable
+        .iter()
+        .map(|(p, _, _, _)| format!("accrual:{}:{}:{month}", program.code(), p.id_number))
+        .collect();
+    let accrued = store.existing_keys(&accrual_keys).await?;
+    let mut entries = Vec::new();
+    let mut side = Vec::new();
+    let mut lines = Vec::new();
+    let mut total = Fen::ZERO;
+    let mut retries = 0;
+    for (index, ((person, owed, account, retry), accrual_key)) in
+        payable.iter().zip(&accrual_keys).enumerate()
+    {
+        let line_no = index as u32 + 1;
+        let amount = owed.amount;
+        total = total
+            .checked_add(amount)
+            .ok_or_else(|| StoreError::Invalid("batch total overflows".into()))?;
+        if *retry {
+            retries += 1;
+        }
+        // The month's entitlement is recognised once; a retry after a failed line reuses it.
+        if !accrued.contains(accrual_key) {
+            entries.push(NewEntry::normal(
+                accrual_key.clone(),
+                request.date,
+                &unit.county,
+                program.code(),
+                format!("应发 {month} {}", owed.tier),
+                vec![
+                    Posting {
+                        account: AccountRef::new(person.id_number.clone(), AccountKind::Paid),
+                        amount,
+                    },
+                    Posting {
+                        account: AccountRef::new(person.id_number.clone(), AccountKind::Payable),
+                        amount: Fen(-amount.get()),
+                    },
+                ],
+            ));
+        }
+        let payment_key = format!("payment:{batch_id}:{line_no}");
+        entries.push(
+            NewEntry::normal(
+                payment_key.clone(),
+                request.date,
+                &unit.county,
+                program.code(),
+                format!("发放 {batch_id} 第{line_no}行"),
+                vec![
+                    Posting {
+                        account: AccountRef::new(person.id_number.clone(), AccountKind::Payable),
+                        amount,
+                    },
+                    Posting {
+                        account: AccountRef::new(unit.code.clone(), AccountKind::Held),
+                        amount: Fen(-amount.get()),
+                    },
+                ],
+            )
+            .pending(),
+        );
+        side.push(SideRow {
+            entry: None,
+            table: "payout_lines",
+            columns: &[
+                "batch_id",
+                "line_no",
+                "id_number",
+                "name",
+                "account",
+                "amount",
+                "month",
+                "payment_key",
+            ],
+            values: vec![
+                batch_id.clone().into(),
+                SideValue::Int(i64::from(line_no)),
+                person.id_number.clone().into(),
+                person.name.clone().into(),
+                account.clone().into(),
+                amount.into(),
+                month.to_string().into(),
+                payment_key.into(),
+            ],
+        });
+        lines.push(PayoutLine {
+            line_no,
+            name: person.name.clone(),
+            account: account.clone(),
+            amount,
+            id_number: person.id_number.clone(),
+            purpose: format!("{} {month}", program.name()),
+        });
+    }
+    let batch = PayoutBatch {
+        batch_id: batch_id.clone(),
+        unit_code: unit.code.clone(),
+        unit_name: unit.name.clone(),
+        payer_account: unit.code.clone(),
+        business_date: request.date,
+        lines,
+    };
+    let created_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+    let bytes = bank::write_batch(&batch, request.format, &created_at)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let file = request.out_dir.join(format!(
+        "{batch_id}.{}",
+        bank::file_extension(request.format)
+    ));
+    side.push(SideRow {
+        entry: None,
+        table: "payout_batches",
+        columns: &[
+            "batch_id",
+            "unit_code",
+            "program",
+            "county_code",
+            "month",
+            "business_date",
+            "format",
+            "file_name",
+            "line_count",
+            "control_total",
+            "created_at",
+        ],
+        values: vec![
+            batch_id.clone().into(),
+            unit.code.clone().into(),
+            program.code().into(),
+            unit.county.clone().into(),
+            month.to_string().into(),
+            request.date.format("%Y-%m-%d").to_string().into(),
+            format!("{:?}", request.format).to_lowercase().into(),
+            file.display().to_string().into(),
+            SideValue::Int(batch.lines.len() as i64),
+            total.into(),
+            created_at.into(),
+        ],
+    });
+    // Write the file beside its final name first, so a refused batch leaves no file behind and a
+    // posted batch always has its file.
+    let partial = file.with_extension("partial");
+    std::fs::write(&partial, &bytes)
+        .map_err(|e| StoreError::Invalid(format!("{}: cannot write: {e}", partial.display())))?;
+    match store
+        .post_with(&entries, BatchMode::AllOrNothing, &side)
+        .await
+    {
+        Ok(_) => {
+            std::fs::rename(&partial, &file).map_err(|e| {
+                StoreError::Invalid(format!("{}: cannot write: {e}", file.display()))
+            })?;
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    }
+    Ok(PayoutReport {
+        batch_id,
+        lines: batch.lines.len(),
+        total,
+        file,
+        retries,
+        screened,
+    })
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ResultReport {
+    pub batch_id: String,
+    pub paid: usize,
+    pub failed: usize,
+    pub already: usize,
+    pub deceased: Vec<String>,
+    pub failures: Vec<(u32, String, String)>,
+}
+
+/// Reads the bank's answer for a batch: paid lines are posted, failed lines voided. Reading the same
+/// answer again changes nothing; an answer that contradicts an earlier one is refused.
+pub async fn result(
+    store: &Store,
+    path: &Path,
+    date: NaiveDate,
+) -> Result<ResultReport, StoreError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path)
+        .map_err(|e| StoreError::Invalid(format!("{file}: cannot read: {e}")))?;
+    // A bank that rejects the whole batch fails every line of it.
+    let (answer, rejected) = match bank::read_result(&bytes, &file) {
+        Ok(answer) => (answer, None),
+        Err(bank::BankError::BatchRejected {
+            batch_id,
+            code,
+            reason,
+            ..
+        }) => (
+            bank::BankResult {
+                batch_id,
+                lines: Vec::new(),
+                format: "pain.002",
+            },
+            Some((code, reason)),
+        ),
+        Err(e) => return Err(StoreError::Invalid(e.to_string())),
+    };
+    let batch = sqlx::query(
+        "SELECT unit_code, program, county_code FROM payout_batches WHERE batch_id = $1",
+    )
+    .bind(answer.batch_id.clone())
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "{file}: batch {} is unknown: no such batch was written",
+            answer.batch_id
+        ))
+    })?;
+    let program: String = batch.try_get(1)?;
+    let stored: HashMap<i64, (String, String, String, i64)> = sqlx::query(
+        "SELECT line_no, id_number, account, payment_key, amount FROM payout_lines WHERE batch_id = $1",
+    )
+    .bind(answer.batch_id.clone())
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?))))
+    .collect::<Result<_, StoreError>>()?;
+    let mut answer = answer;
+    if let Some((code, reason)) = rejected {
+        let mut numbers: Vec<i64> = stored.keys().copied().collect();
+        numbers.sort();
+        answer.lines = numbers
+            .into_iter()
+            .map(|n| bank::ResultLine {
+                line_no: n as u32,
+                account: None,
+                name: None,
+                amount: None,
+                status: LineStatus::Failed {
+                    code: code.clone(),
+                    reason: reason.clone(),
+                },
+                deceased: false,
+                source_row: 0,
+            })
+            .collect();
+    }
+    let mut report = ResultReport {
+        batch_id: answer.batch_id.clone(),
+        ..ResultReport::default()
+    };
+    let mut errors = Vec::new();
+    let mut seen = HashSet::new();
+    let mut wanted = Vec::new();
+    for line in &answer.lines {
+        let Some((id, account, payment_key, amount)) = stored.get(&i64::from(line.line_no)) else {
+            errors.push(format!(
+                "{file} row {}: batch {} has no line {}",
+                line.source_row, answer.batch_id, line.line_no
+            ));
+            continue;
+        };
+        if !seen.insert(line.line_no) {
+            errors.push(format!(
+                "{file} row {}: line {} is answered twice",
+                line.source_row, line.line_no
+            ));
+            continue;
+        }
+        if let Some(a) = line.amount.filter(|a| a.get() != *amount) {
+            errors.push(format!(
+                "{file} row {}, column amount: line {} was {} in the batch, the bank says {a}",
+                line.source_row,
+                line.line_no,
+                Fen(*amount)
+            ));
+            continue;
+        }
+        if let Some(acc) = line.account.as_ref().filter(|acc| *acc != account) {
+            errors.push(format!(
+                "{file} row {}, column account: line {} went to another account than {acc}",
+                line.source_row, line.line_no
+            ));
+            continue;
+        }
+        wanted.push((line, id.clone(), payment_key.clone()));
+    }
+    if !errors.is_empty() {
+        errors.push(format!("{file}: refused, nothing was recorded"));
+        return Err(StoreError::Invalid(errors.join("\n")));
+    }
+    let keys: Vec<String> = wanted
+        .iter()
+        .flat_map(|(_, _, k)| [format!("post:{k}"), format!("void:{k}")])
+        .collect();
+    let done = store.existing_keys(&keys).await?;
+    let mut entries = Vec::new();
+    for (line, id, payment_key) in &wanted {
+        let (paid_before, failed_before) = (
+            done.contains(&format!("post:{payment_key}")),
+            done.contains(&format!("void:{payment_key}")),
+        );
+        let paid_now = line.status == LineStatus::Paid;
+        if (paid_now && paid_before) || (!paid_now && failed_before) {
+            report.already += 1;
+            continue;
+        }
+        if paid_before || failed_before {
+            return Err(StoreError::Invalid(format!(
+                "{file} row {}: line {} was recorded as {} before; the bank now says otherwise: refused, nothing was recorded",
+                line.source_row,
+                line.line_no,
+                if paid_before { "paid" } else { "failed" }
+            )));
+        }
+        let (kind, prefix, memo) = match &line.status {
+            LineStatus::Paid => (
+                EntryKind::Post,
+                "post",
+                format!("银行成功 {}", answer.batch_id),
+            ),
+            LineStatus::Failed { code, reason } => {
+                report
+                    .failures
+                    .push((line.line_no, code.clone(), reason.clone()));
+                (EntryKind::Void, "void", format!("银行失败 {code} {reason}"))
+            }
+        };
+        if line.deceased {
+            report.deceased.push(id.clone());
+        }
+        if kind == EntryKind::Post {
+            report.paid += 1;
+        } else {
+            report.failed += 1;
+        }
+        entries.push(NewEntry {
+            key: format!("{prefix}:{payment_key}"),
+            date,
+            county: String::new(),
+            program: String::new(),
+            kind,
+            memo: memo.chars().take(200).collect(),
+            postings: Vec::new(),
+            refers_to: Some(payment_key.clone()),
+        });
+    }
+    let hash = crate::ledger::hash::to_hex(&{
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        digest
+    });
+    let side = [SideRow {
+        entry: None,
+        table: "bank_results",
+        columns: &[
+            "file_hash",
+            "batch_id",
+            "file_name",
+            "read_at",
+            "paid",
+            "failed",
+        ],
+        values: vec![
+            hash.into(),
+            answer.batch_id.clone().into(),
+            file.clone().into(),
+            chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+                .into(),
+            SideValue::Int(report.paid as i64),
+            SideValue::Int(report.failed as i64),
+        ],
+    }];
+    store
+        .post_with(&entries, BatchMode::AllOrNothing, &side)
+        .await?;
+    // A return coded as deceased (MD07) marks the person for the death check.
+    for id in &report.deceased {
+        store
+            .roster_note(
+                &program,
+                id,
+                "bank_reported_deceased",
+                date,
+                &answer.batch_id,
+            )
+            .await?;
+    }
+    Ok(report)
+}
+
+/// The outcome of a recovery scan.
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryReport {
+    /// (masked ID, name, month, amount, reason)
+    pub found: Vec<(String, String, YearMonth, Fen, String)>,
+    pub posted: usize,
+    pub already: usize,
+}
+
+/// 追回: finds payments for months after a person's death, employment as staff or leaving, and
+/// posts what they owe back as a receivable (Dr receivable, Cr paid).
+pub async fn recover(
+    store: &Store,
+    program: &Program,
+    date: NaiveDate,
+) -> Result<RecoveryReport, StoreError> {
+    let people = store.roster_entries(program.code(), None).await?;
+    let ended: HashMap<String, (YearMonth, String, String, String)> = people
+        .iter()
+        .filter_map(|p| {
+            let ends = [
+                p.death_date.map(|d| (d, format!("died {d}"))),
+                p.employed_from
+                    .map(|d| (d, format!("employed as staff from {d}"))),
+                p.left_date
+                    .filter(|_| p.left_reason.as_deref() != Some("death"))
+                    .map(|d| (d, format!("left the roster {d}"))),
+            ];
+            let (day, reason) = ends.into_iter().flatten().min_by_key(|(d, _)| *d)?;
+            Some((
+                p.id_number.clone(),
+                (YearMonth::of(day), reason, p.name.clone(), p.county.clone()),
+            ))
+        })
+        .collect();
+    let rows = sqlx::query(
+        "SELECT l.id_number, l.month, l.amount FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
+         WHERE b.program = $1 AND EXISTS (SELECT 1 FROM entries e WHERE e.idem_key = 'post:' || l.payment_key) \
+         ORDER BY l.id_number, l.month",
+    )
+    .bind(program.code().to_string())
+    .fetch_all(store.pool())
+    .await?;
+    let mut report = RecoveryReport::default();
+    let mut entries = Vec::new();
+    let mut side = Vec::new();
+    for row in rows {
+        let id: String = row.try_get(0)?;
+        let month: String = row.try_get(1)?;
+        let amount = Fen(row.try_get(2)?);
+        let Some((end, reason, name, county)) = ended.get(&id) else {
+            continue;
+        };
+        let Ok(month) = month.parse::<YearMonth>() else {
+            continue;
+        };
+        // Paid through the month of the event (MBDK 发放时间(三)); later months were not owed.
+        if month <= *end {
+            continue;
+        }
+        let masked = IdNumber::parse(&id).map(|i| i.masked()).unwrap_or_default();
+        report
+            .found
+            .push((masked, name.clone(), month, amount, reason.clone()));
+        let key = format!("recovery:{}:{id}:{month}", program.code());
+        side.push(super::event_row(
+            entries.len(),
+            &key,
+            "recovery",
+            program.code(),
+            county,
+            None,
+            &id,
+            &id,
+            reason,
+            date,
+            amount,
+            None,
+            Some((month, month)),
+        ));
+        entries.push(NewEntry::normal(
+            key,
+            date,
+            county,
+            program.code(),
+            format!("追回 {month}: {reason}"),
+            vec![
+                Posting {
+                    account: AccountRef::new(id.clone(), AccountKind::Receivable),
+                    amount,
+                },
+                Posting {
+                    account: AccountRef::new(id.clone(), AccountKind::Paid),
+                    amount: Fen(-amount.get()),
+                },
+            ],
+        ));
+    }
+    if entries.is_empty() {
+        return Ok(report);
+    }
+    let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
+    let existing = store.existing_keys(&keys).await?;
+    report.already = existing.len();
+    let fresh: Vec<usize> = (0..entries.len())
+        .filter(|i| !existing.contains(&entries[*i].key))
+        .collect();
+    let new_entries: Vec<NewEntry> = fresh.iter().map(|i| entries[*i].clone()).collect();
+    let new_side: Vec<SideRow> = side
+        .into_iter()
+        .filter_map(|mut r| {
+            let position = fresh.iter().position(|i| Some(*i) == r.entry)?;
+            r.entry = Some(position);
+            Some(r)
+        })
+        .collect();
+    let outcomes = store
+        .post_with(&new_entries, BatchMode::AllOrNothing, &new_side)
+        .await?;
+    report.posted = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Posted { .. }))
+        .count();
+    Ok(report)
+}
+
+/// Money recovered from a person comes back to the unit that paid it (Dr unit held, Cr receivable).
+pub async fn receive(
+    store: &Store,
+    program: &Program,
+    id_number: &str,
+    unit: &str,
+    amount: Fen,
+    document: &str,
+    date: NaiveDate,
+) -> Result<Outcome, StoreError> {
+    let unit_county = store
+        .units()
+        .await?
+        .into_iter()
+        .find(|u| u.code == unit)
+        .map(|u| u.county)
+        .ok_or_else(|| StoreError::Invalid(format!("unit {unit} is not registered")))?;
+    let key = format!("recovered:{document}:{id_number}");
+    let side = [super::event_row(
+        0,
+        &key,
+        "recovery_receipt",
+        program.code(),
+        &unit_county,
+        None,
+        id_number,
+        unit,
+        document,
+        date,
+        amount,
+        None,
+        None,
+    )];
+    let entry = NewEntry::normal(
+        key,
+        date,
+        &unit_county,
+        program.code(),
+        format!("追回款到账 {document}"),
+        vec![
+            Posting {
+                account: AccountRef::new(unit, AccountKind::Held),
+                amount,
+            },
+            Posting {
+                account: AccountRef::new(id_number, AccountKind::Receivable),
+                amount: Fen(-amount.get()),
+            },
+        ],
+    );
+    let mut outcomes = store
+        .post_with(&[entry], BatchMode::AllOrNothing, &side)
+        .await?;
+    Ok(outcomes.remove(0))
+}
