@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod deadline;
+pub mod demo;
 pub mod flow;
 pub mod id_number;
 pub mod input;

@@ -70,6 +70,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
+    if let Command::Demo(args) = command {
+        return super::demo::run(store, args).await;
+    }
     if !matches!(command, Command::Init) {
         store.require_initialised().await?;
     }
@@ -219,7 +222,7 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(_) => unreachable!("handled before the store is opened"),
+        Command::Bench(_) | Command::Demo(_) => unreachable!("handled before"),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod bench;
 mod commands;
+mod demo;
 mod flow;
 mod program;
 mod roster;
@@ -42,6 +43,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// 演示: generate and run a reproducible Guangdong province-year, then print the director's summary
+    Demo(DemoArgs),
     /// 初始化: create the ledger and load the built-in regions, calendar and programs
     Init,
     /// 导入: load reference data or disbursing units from a file
@@ -138,6 +141,19 @@ impl std::str::FromStr for Covers {
         }
         Ok(Covers { from, to })
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// small (4 counties), county (one city), province (all of Guangdong)
+    #[arg(long, value_enum, default_value_t = earmark::demo::Scale::Small)]
+    pub scale: earmark::demo::Scale,
+    /// The seed: the same seed gives the same province-year, to the fen
+    #[arg(long, default_value_t = 2025)]
+    pub seed: u64,
+    /// Where bank files and reports are written
+    #[arg(long, default_value = "demo-output")]
+    pub out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]

@@ -1,0 +1,736 @@
+//! `earmark demo`: a realistic, reproducible province-year for Guangdong. It generates disbursing
+//! units, an MBDK registry and XQZZ children from a seed, then runs the year through the same flow
+//! commands a finance department uses: releases with document numbers, county matching,
+//! disbursement (a few counties late on purpose), twelve monthly payout batches with bank files and
+//! 0.5-1% failures retried the next month, deaths found late and recovered; then it proves the books.
+//!
+//! Every name, ID number, account and amount here is generated: none is real personal data.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use crate::calendar::YearMonth;
+use crate::flow::bank::BankFormat;
+use crate::flow::{self, Level};
+use crate::id_number::{Sex, make_id};
+use crate::money::Fen;
+use crate::program::Program;
+use crate::region::Level as RegionLevel;
+use crate::roster::{LifeEvent, RosterEntry};
+use crate::store::{Store, StoreError, Unit};
+
+/// How big a province-year to make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scale {
+    /// 4 counties in 2 cities (one 5:5 city, Dongguan), about 120 teachers and 200 children
+    Small,
+    /// every county of one city (Shantou), about 4,000 teachers and 10,000 children
+    County,
+    /// all 124 county-level books of Guangdong, about 200,000 teachers and 500,000 children
+    Province,
+}
+
+impl Scale {
+    fn counties(self, regions: &crate::region::RegionTable) -> Vec<String> {
+        match self {
+            Scale::Small => vec![
+                "440511".into(),
+                "440513".into(),
+                "441900".into(),
+                "440103".into(),
+            ],
+            Scale::County => regions
+                .counties()
+                .filter(|c| regions.city_of(&c.code).is_some_and(|x| x.code == "440500"))
+                .map(|c| c.code.clone())
+                .collect(),
+            Scale::Province => regions.counties().map(|c| c.code.clone()).collect(),
+        }
+    }
+
+    /// (teachers, children) per county
+    fn people_per_county(self) -> (usize, usize) {
+        match self {
+            Scale::Small => (30, 50),
+            Scale::County => (600, 1_500),
+            Scale::Province => (1_613, 4_033),
+        }
+    }
+
+    fn units_per_county(self) -> usize {
+        match self {
+            Scale::Small => 2,
+            Scale::County => 4,
+            Scale::Province => 6,
+        }
+    }
+}
+
+/// SplitMix64: a tiny, fast, well-known generator; the same seed gives the same province anywhere.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+    /// True with probability per_mille / 1000.
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+const SURNAMES: [&str; 20] = [
+    "陈", "李", "黄", "张", "梁", "林", "刘", "吴", "罗", "杨", "郑", "周", "谢", "何", "邓", "冯",
+    "曾", "蔡", "许", "彭",
+];
+const GIVEN: [&str; 24] = [
+    "伟", "芳", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
+    "明", "超", "秀兰", "霞", "平", "刚", "桂英", "建华", "国强",
+];
+
+fn name(rng: &mut Rng) -> String {
+    format!(
+        "{}{}",
+        SURNAMES[rng.below(SURNAMES.len() as u64) as usize],
+        GIVEN[rng.below(GIVEN.len() as u64) as usize]
+    )
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("a demo date")
+}
+
+fn ym(y: i32, m: u32) -> YearMonth {
+    YearMonth { year: y, month: m }
+}
+
+/// What the demo reports at the end, per city.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CityLine {
+    pub released: Fen,
+    pub matched: Fen,
+    pub paid: Fen,
+    pub held: Fen,
+    pub late_or_stuck: Fen,
+    pub recovered: Fen,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DemoSummary {
+    pub counties: usize,
+    pub units: usize,
+    pub teachers: usize,
+    pub children: usize,
+    pub batches: usize,
+    pub payout_lines: usize,
+    pub failed_lines: usize,
+    pub deaths: usize,
+    pub cities: BTreeMap<String, (String, CityLine)>,
+    pub entries: i64,
+    pub check_problems: Vec<String>,
+    pub verify_broken: Vec<String>,
+    pub reports: Vec<PathBuf>,
+}
+
+/// Progress reporting: a stage name and a fraction; the CLI draws it.
+pub trait Progress {
+    fn stage(&mut self, name: &str, done: usize, total: usize);
+}
+
+pub struct Quiet;
+impl Progress for Quiet {
+    fn stage(&mut self, _: &str, _: usize, _: usize) {}
+}
+
+fn add(a: Fen, b: Fen) -> Fen {
+    a.checked_add(b).expect("a province-year fits in i64 fen")
+}
+
+/// Runs the demo into `store` (a fresh ledger) and writes bank files and reports under `out`.
+pub async fn run(
+    store: &Store,
+    scale: Scale,
+    seed: u64,
+    out: &Path,
+    progress: &mut dyn Progress,
+) -> Result<DemoSummary, StoreError> {
+    let io = |e: std::io::Error| StoreError::Invalid(format!("{}: {e}", out.display()));
+    std::fs::create_dir_all(out.join("bank")).map_err(io)?;
+    let mut rng = Rng::new(seed);
+    progress.stage("init", 0, 1);
+    store.init().await?;
+    let regions = store.regions().await?;
+    let counties = scale.counties(&regions);
+
+    // The 1-9 year tier is priced by each city (the policy leaves it to them): the demo sets one per
+    // city, from 200.00 to 500.00, marked in the program file as demo values.
+    let mut mbdk_text = crate::program::BUILTIN[0].1.to_string();
+    let mut rates = String::from(
+        "[city_rates]\n# demo values: each city sets its own rate for 1-9 service years\n",
+    );
+    for city in regions.iter().filter(|r| r.level == RegionLevel::City) {
+        let code: u64 = city.code.parse().unwrap_or(0);
+        rates.push_str(&format!(
+            "\"{}\" = \"{}.00\"\n",
+            city.code,
+            200 + (code % 4) * 100
+        ));
+    }
+    mbdk_text = mbdk_text.replacen("[city_rates]\n", &rates, 1);
+    let mbdk = store
+        .load_program(&mbdk_text, "programs/mbdk.toml (demo city rates)")
+        .await?;
+    let xqzz = store.program("XQZZ").await?;
+
+    // Units: a county education bureau pays MBDK; kindergartens pay XQZZ.
+    let mut units = Vec::new();
+    let mut mbdk_units: HashMap<String, Vec<String>> = HashMap::new();
+    let mut xqzz_units: HashMap<String, Vec<String>> = HashMap::new();
+    for county in &counties {
+        let county_name = regions
+            .get(county)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        for i in 0..scale.units_per_county() {
+            let (code, kind, unit_name, target) = if i % 2 == 0 {
+                (
+                    format!("E{county}{i:02}"),
+                    "education_bureau",
+                    format!("{county_name}教育局发放点{}", i / 2 + 1),
+                    &mut mbdk_units,
+                )
+            } else {
+                (
+                    format!("K{county}{i:02}"),
+                    "kindergarten",
+                    format!("{county_name}第{}幼儿园", i / 2 + 1),
+                    &mut xqzz_units,
+                )
+            };
+            target.entry(county.clone()).or_default().push(code.clone());
+            units.push(Unit {
+                code,
+                name: unit_name,
+                county: county.clone(),
+                township: None,
+                kind: kind.into(),
+            });
+        }
+    }
+    store.register_units(&units).await?;
+
+    // People. MBDK: former teachers born 1940-1966 with 2-70 semesters; some excluded.
+    let (teachers_per, children_per) = scale.people_per_county();
+    let mut teachers = Vec::new();
+    let mut children = Vec::new();
+    let mut sequence: HashMap<(String, NaiveDate), u16> = HashMap::new();
+    let mut next_id = |county: &str, birth: NaiveDate, rng: &mut Rng| {
+        let slot = sequence
+            .entry((county.to_string(), birth))
+            .or_insert((rng.below(400) as u16) * 2);
+        *slot += 1;
+        make_id(county, birth, *slot % 1000)
+    };
+    for (ci, county) in counties.iter().enumerate() {
+        progress.stage("people", ci, counties.len());
+        for _ in 0..teachers_per {
+            let sex = if rng.chance(520) {
+                Sex::Male
+            } else {
+                Sex::Female
+            };
+            let birth = date(
+                1940 + rng.below(27) as i32,
+                1 + rng.below(12) as u32,
+                1 + rng.below(28) as u32,
+            );
+            let mut id = next_id(county, birth, &mut rng);
+            if id.sex() != sex {
+                id = next_id(county, birth, &mut rng);
+            }
+            let units = &mbdk_units[county];
+            teachers.push((
+                0,
+                RosterEntry {
+                    program: "MBDK".into(),
+                    id_number: id.as_str().to_string(),
+                    name: name(&mut rng),
+                    sex: id.sex(),
+                    birth_date: birth,
+                    semesters: Some(2 + rng.below(69) as u32),
+                    county: county.clone(),
+                    township: None,
+                    unit: Some(units[rng.below(units.len() as u64) as usize].clone()),
+                    bank_account: Some(format!("62220{:014}", rng.below(100_000_000_000_000))),
+                    exclusion: rng.chance(8).then(|| "retired_in_plan".to_string()),
+                    death_date: None,
+                    guardian_name: None,
+                    guardian_id_number: None,
+                    enrolled_from: None,
+                    category: None,
+                    employed_from: None,
+                    employer_kind: None,
+                    left_date: None,
+                    left_reason: None,
+                },
+            ));
+        }
+        for _ in 0..children_per {
+            let birth = date(
+                2019 + rng.below(3) as i32,
+                1 + rng.below(12) as u32,
+                1 + rng.below(28) as u32,
+            );
+            let id = next_id(county, birth, &mut rng);
+            let units = &xqzz_units[county];
+            let enrolled = [ym(2023, 9), ym(2024, 2), ym(2024, 9)][rng.below(3) as usize];
+            children.push((
+                0,
+                RosterEntry {
+                    program: "XQZZ".into(),
+                    id_number: id.as_str().to_string(),
+                    name: name(&mut rng),
+                    sex: id.sex(),
+                    birth_date: birth,
+                    semesters: None,
+                    county: county.clone(),
+                    township: None,
+                    unit: Some(units[rng.below(units.len() as u64) as usize].clone()),
+                    bank_account: Some(format!("62170{:014}", rng.below(100_000_000_000_000))),
+                    exclusion: None,
+                    death_date: None,
+                    guardian_name: Some(name(&mut rng)),
+                    guardian_id_number: None,
+                    enrolled_from: Some(enrolled),
+                    category: None,
+                    employed_from: None,
+                    employer_kind: None,
+                    left_date: None,
+                    left_reason: None,
+                },
+            ));
+        }
+    }
+    progress.stage("roster", 0, 2);
+    store.roster_import("MBDK", &teachers, false).await?;
+    store.roster_lock("MBDK").await?;
+    progress.stage("roster", 1, 2);
+    store.roster_import("XQZZ", &children, false).await?;
+
+    let mut summary = DemoSummary {
+        counties: counties.len(),
+        units: units.len(),
+        teachers: teachers.len(),
+        children: children.len(),
+        ..DemoSummary::default()
+    };
+
+    // Deaths during the year, found only in October (after later months were paid): about 1%.
+    let mut deaths: Vec<LifeEvent> = Vec::new();
+    let death_per_mille = if scale == Scale::Small { 40 } else { 10 };
+    for (_, t) in &teachers {
+        if rng.chance(death_per_mille) {
+            deaths.push(LifeEvent::Death {
+                id_number: t.id_number.clone(),
+                date: date(2025, 2 + rng.below(6) as u32, 1 + rng.below(28) as u32),
+                source: "公安户籍比对".into(),
+            });
+        }
+    }
+    summary.deaths = deaths.len();
+
+    // Twelve monthly payouts (MBDK) and two semester payouts (XQZZ), 0.5-1% bank failures retried.
+    let units_by_code: HashMap<&str, &String> =
+        units.iter().map(|u| (u.code.as_str(), &u.county)).collect();
+    let all_units: Vec<(String, &Program)> = units
+        .iter()
+        .map(|u| {
+            (
+                u.code.clone(),
+                if u.kind == "kindergarten" {
+                    &xqzz
+                } else {
+                    &mbdk
+                },
+            )
+        })
+        .collect();
+    // Releases: two halves of the year; the county passes funds on to units 12 days later.
+    let late: Vec<&String> = counties
+        .iter()
+        .filter(|c| c.ends_with('3'))
+        .take(counties.len().div_ceil(8))
+        .collect();
+    let halves = [
+        (ym(2025, 1), ym(2025, 6), date(2025, 1, 6), 1),
+        (ym(2025, 7), ym(2025, 12), date(2025, 7, 3), 2),
+    ];
+    let mut disbursed: HashMap<String, NaiveDate> = HashMap::new();
+    for month in 1..=12 {
+        if month == 1 || month == 7 {
+            let h = if month == 1 { 0 } else { 1 };
+            let (from, to, released, n) = halves[h];
+            progress.stage("releases", h, 2);
+            for program in [&mbdk, &xqzz] {
+                for level in [Level::Province, Level::City, Level::County] {
+                    let document = match level {
+                        Level::Province => format!(
+                            "粤财教〔2025〕{}号",
+                            10 * n + if program.code() == "MBDK" { 1 } else { 2 }
+                        ),
+                        Level::City => format!(
+                            "市财教〔2025〕{}号",
+                            20 * n + if program.code() == "MBDK" { 1 } else { 2 }
+                        ),
+                        Level::County => format!(
+                            "县财配〔2025〕{}号",
+                            30 * n + if program.code() == "MBDK" { 1 } else { 2 }
+                        ),
+                    };
+                    let day = released
+                        + chrono::Duration::days(if level == Level::County { 3 } else { 0 });
+                    flow::allocate(
+                        store,
+                        flow::AllocateRequest {
+                            program,
+                            level,
+                            document: &document,
+                            date: day,
+                            from,
+                            to,
+                            county: None,
+                            amounts: None,
+                            dry_run: false,
+                        },
+                    )
+                    .await?;
+                }
+                for county in &counties {
+                    // One county in eight holds the money past its one-month deadline, on purpose.
+                    let days = if late.contains(&county) { 45 } else { 12 };
+                    let day = released + chrono::Duration::days(days);
+                    disbursed.insert(county.clone(), day);
+                    flow::disburse(
+                        store,
+                        flow::DisburseRequest {
+                            program,
+                            county,
+                            document: &format!("{county}拨〔2025〕{n}号-{}", program.code()),
+                            date: day,
+                            from,
+                            to,
+                            amounts: None,
+                            dry_run: false,
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+        progress.stage("payouts", month as usize - 1, 12);
+        if month == 10 {
+            let events: Vec<(u64, LifeEvent)> = deaths.iter().cloned().map(|e| (0, e)).collect();
+            store
+                .record_life_events(&events, "demo deaths (公安户籍)")
+                .await?;
+        }
+        let m = ym(2025, month);
+        for (unit, program) in &all_units {
+            if !program.is_payout_month(m) {
+                continue;
+            }
+            // Paid mid-month, and never before the money reached the unit.
+            let county = units_by_code[unit.as_str()];
+            let pay_day = date(2025, month, 12 + rng.below(8) as u32)
+                .max(disbursed[county] + chrono::Duration::days(2 + rng.below(5) as i64));
+            let report = match flow::payout::create(
+                store,
+                flow::payout::PayoutRequest {
+                    program,
+                    unit,
+                    month: m,
+                    date: pay_day,
+                    format: BankFormat::Daifa,
+                    out_dir: &out.join("bank"),
+                },
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(StoreError::Invalid(message)) if message.contains("owes nobody") => continue,
+                Err(e) => return Err(e),
+            };
+            summary.batches += 1;
+            summary.payout_lines += report.lines;
+            // The bank's answer: 0.5-1% failures (户名不符, closed cards).
+            let failure_rate = 5 + rng.below(6);
+            let (ok, failed) = bank_answer(store, &report.batch_id, &mut rng, failure_rate).await?;
+            summary.failed_lines += failed.1;
+            for (bytes, suffix) in [(ok.0, "success"), (failed.0, "failure")] {
+                if bytes.is_empty() {
+                    continue;
+                }
+                let path = out
+                    .join("bank")
+                    .join(format!("{}.{suffix}.txt", report.batch_id));
+                std::fs::write(&path, bytes).map_err(io)?;
+                flow::payout::result(store, &path, pay_day + chrono::Duration::days(1)).await?;
+            }
+        }
+    }
+
+    // Recoveries: payments after a death are booked as receivables; most are paid back.
+    progress.stage("recoveries", 0, 1);
+    let recovery = flow::payout::recover(store, &mbdk, date(2025, 12, 20)).await?;
+    let mut back: BTreeMap<String, (Fen, String)> = BTreeMap::new();
+    let _ = recovery;
+    for row in recovery_rows(store).await? {
+        let slot = back
+            .entry(row.0.clone())
+            .or_insert((Fen::ZERO, row.2.clone()));
+        slot.0 = add(slot.0, row.1);
+    }
+    for (id, (amount, unit)) in back.iter().filter(|_| rng.chance(700)) {
+        flow::payout::receive(
+            store,
+            &mbdk,
+            id,
+            unit,
+            *amount,
+            "追回〔2025〕1号",
+            date(2025, 12, 28),
+        )
+        .await?;
+    }
+
+    progress.stage("proof", 0, 3);
+    summary.cities = city_summary(store, &regions, date(2025, 12, 31)).await?;
+    let check = store.check().await?;
+    summary.check_problems = check.problems;
+    summary.entries = check.entries;
+    progress.stage("proof", 1, 3);
+    summary.verify_broken = store.verify().await?.broken;
+    progress.stage("proof", 2, 3);
+    summary.reports = write_reports(store, out).await?;
+    Ok(summary)
+}
+
+/// The bank's success and failure files for a batch (批量代发 layout), with `per_mille` failures.
+async fn bank_answer(
+    store: &Store,
+    batch_id: &str,
+    rng: &mut Rng,
+    per_mille: u64,
+) -> Result<((Vec<u8>, usize), (Vec<u8>, usize)), StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT l.line_no, l.name, l.account, l.amount, b.unit_code FROM payout_lines l \
+         JOIN payout_batches b ON b.batch_id = l.batch_id WHERE l.batch_id = $1 ORDER BY l.line_no",
+    )
+    .bind(batch_id.to_string())
+    .fetch_all(store.pool())
+    .await?;
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    let mut unit = String::new();
+    for row in rows {
+        let line: i64 = row.try_get(0)?;
+        let name: String = row.try_get(1)?;
+        let account: String = row.try_get(2)?;
+        let amount = Fen(row.try_get(3)?);
+        unit = row.try_get(4)?;
+        if rng.chance(per_mille) {
+            let (code, reason) = if rng.chance(500) {
+                ("E01", "户名不符")
+            } else {
+                ("E02", "账户已销户")
+            };
+            failed.push(format!(
+                "F|{line}|{name}|{account}|{amount}|{code}|{reason}|"
+            ));
+        } else {
+            ok.push(format!("S|{line}|{name}|{account}|{amount}|"));
+        }
+    }
+    let file = |lines: &[String]| -> Vec<u8> {
+        if lines.is_empty() {
+            return Vec::new();
+        }
+        let total = lines
+            .iter()
+            .filter_map(|l| l.split('|').nth(4).and_then(|a| a.parse::<Fen>().ok()))
+            .fold(Fen::ZERO, add);
+        let mut text = format!("H|{unit}|{batch_id}|20251231|{}|{total}|\r\n", lines.len());
+        for l in lines {
+            text.push_str(l);
+            text.push_str("\r\n");
+        }
+        encoding_rs::GBK.encode(&text).0.into_owned()
+    };
+    Ok(((file(&ok), ok.len()), (file(&failed), failed.len())))
+}
+
+/// (person, amount, unit that paid) for every receivable booked.
+async fn recovery_rows(store: &Store) -> Result<Vec<(String, Fen, String)>, StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT f.from_owner, f.amount, \
+           (SELECT b.unit_code FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
+            WHERE l.id_number = f.from_owner ORDER BY l.month DESC LIMIT 1) \
+         FROM flow_events f WHERE f.kind = 'recovery' ORDER BY f.entry_key",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                Fen(r.try_get(1)?),
+                r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+            ))
+        })
+        .filter(|r: &Result<(String, Fen, String), StoreError>| {
+            r.as_ref().map(|x| !x.2.is_empty()).unwrap_or(true)
+        })
+        .collect()
+}
+
+/// Released, matched, paid, held, late and recovered per city, from the ledger and the flow records.
+pub async fn city_summary(
+    store: &Store,
+    regions: &crate::region::RegionTable,
+    as_of: NaiveDate,
+) -> Result<BTreeMap<String, (String, CityLine)>, StoreError> {
+    use sqlx::Row;
+    let mut cities: BTreeMap<String, (String, CityLine)> = BTreeMap::new();
+    fn slot<'a>(
+        cities: &'a mut BTreeMap<String, (String, CityLine)>,
+        regions: &crate::region::RegionTable,
+        county: &str,
+    ) -> &'a mut CityLine {
+        let city = regions
+            .city_of(county)
+            .map(|r| (r.code.clone(), r.name.clone()))
+            .unwrap_or_default();
+        &mut cities
+            .entry(city.0)
+            .or_insert_with(|| (city.1, CityLine::default()))
+            .1
+    }
+    for row in sqlx::query(
+        "SELECT county_code, kind, CAST(SUM(amount) AS BIGINT) FROM flow_events GROUP BY county_code, kind",
+    )
+    .fetch_all(store.pool())
+    .await?
+    {
+        let county: String = row.try_get(0)?;
+        let kind: String = row.try_get(1)?;
+        let amount = Fen(row.try_get(2)?);
+        let line = slot(&mut cities, regions, &county);
+        match kind.as_str() {
+            "release" => line.released = add(line.released, amount),
+            "matching" => line.matched = add(line.matched, amount),
+            "recovery_receipt" => line.recovered = add(line.recovered, amount),
+            _ => {}
+        }
+    }
+    for row in sqlx::query(
+        "SELECT b.county_code, CAST(SUM(l.amount) AS BIGINT) FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
+         WHERE EXISTS (SELECT 1 FROM entries e WHERE e.idem_key = 'post:' || l.payment_key) GROUP BY b.county_code",
+    )
+    .fetch_all(store.pool())
+    .await?
+    {
+        let county: String = row.try_get(0)?;
+        let line = slot(&mut cities, regions, &county);
+        line.paid = add(line.paid, Fen(row.try_get(1)?));
+    }
+    for row in sqlx::query(
+        "SELECT a.county_code, CAST(SUM(b.balance) AS BIGINT) FROM accounts a JOIN balances b ON b.account_id = a.id \
+         WHERE a.kind = 'held' GROUP BY a.county_code",
+    )
+    .fetch_all(store.pool())
+    .await?
+    {
+        let county: String = row.try_get(0)?;
+        let line = slot(&mut cities, regions, &county);
+        line.held = add(line.held, Fen(row.try_get(1)?));
+    }
+    for holder in flow::deadlines::report(store, as_of, None, None).await? {
+        let late: Fen = holder
+            .tranches
+            .iter()
+            .map(|t| match t.state {
+                crate::deadline::TrancheState::Stuck => t.remaining,
+                crate::deadline::TrancheState::Late => t.passed_on_late,
+                _ => Fen::ZERO,
+            })
+            .fold(Fen::ZERO, add);
+        let line = slot(&mut cities, regions, &holder.county);
+        line.late_or_stuck = add(line.late_or_stuck, late);
+    }
+    Ok(cities)
+}
+
+/// The key reports a director would open: balances, deadlines, the county tables of the first county.
+async fn write_reports(store: &Store, out: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let io = |e: std::io::Error| StoreError::Invalid(format!("{}: {e}", out.display()));
+    let dir = out.join("reports");
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let mut written = Vec::new();
+    let deadlines = flow::deadlines::report(store, date(2025, 12, 31), None, None).await?;
+    let sheet = flow::deadlines::sheet(&deadlines, date(2025, 12, 31), false);
+    let path = dir.join("deadlines.xlsx");
+    sheet
+        .write(crate::report::OutputFormat::Xlsx, &path)
+        .map_err(io)?;
+    written.push(path);
+    let rows = store
+        .balances(&crate::store::BalanceFilter::default())
+        .await?;
+    let mut balances = crate::report::Sheet::new(
+        "账户余额 balances 2025-12-31",
+        vec![
+            crate::report::Column::new("county_code", "县区"),
+            crate::report::Column::new("program", "项目"),
+            crate::report::Column::new("owner", "户主"),
+            crate::report::Column::new("kind", "科目"),
+            crate::report::Column::new("balance", "余额"),
+        ],
+    );
+    for r in rows
+        .iter()
+        .filter(|r| r.kind != "paid" && r.kind != "payable")
+    {
+        balances.push(vec![
+            r.county_code.clone().into(),
+            r.program.clone().into(),
+            r.owner.clone().into(),
+            r.kind.clone().into(),
+            r.balance.into(),
+        ]);
+    }
+    let path = dir.join("balances.csv");
+    balances
+        .write(crate::report::OutputFormat::Csv, &path)
+        .map_err(io)?;
+    written.push(path);
+    let path = dir.join("ledger.journal");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+    store.export_journal(&mut file).await?;
+    written.push(path);
+    Ok(written)
+}
