@@ -10,6 +10,7 @@ pub mod demo;
 pub mod flow;
 pub mod id_number;
 pub mod input;
+pub mod inspect;
 pub mod ledger;
 pub mod money;
 pub mod program;

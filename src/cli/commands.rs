@@ -46,6 +46,17 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<earmark::inspect::InspectError> for Failure {
+    fn from(e: earmark::inspect::InspectError) -> Failure {
+        use earmark::inspect::InspectError;
+        match e {
+            InspectError::Store(inner) => Failure::from(inner),
+            InspectError::Database(_) => Failure::trouble(format!("error: {e}")),
+            other => Failure::refused(format!("refused: {other}")),
+        }
+    }
+}
+
 impl From<InputError> for Failure {
     fn from(e: InputError) -> Failure {
         match e {
@@ -106,6 +117,8 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
         Command::Return(args) => super::flow::return_funds(store, args).await,
         Command::Recover(command) => super::flow::recover(store, command).await,
         Command::Deadlines(args) => super::flow::deadlines(store, args).await,
+        Command::Report(args) => super::inspect::report(store, args).await,
+        Command::Trace(args) => super::inspect::trace(store, args).await,
         Command::Program(command) => super::program::program(store, command).await,
         Command::Entitlements(args) => super::program::entitlements(store, args).await,
         Command::Cycle(command) => super::program::cycle(store, command).await,

@@ -6,6 +6,7 @@ mod bench;
 mod commands;
 mod demo;
 mod flow;
+mod inspect;
 mod program;
 mod roster;
 
@@ -43,6 +44,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// 报表: run an inspector's report (reports/*.toml): list, or NAME --param k=v --format F --out FILE
+    Report(ReportArgs),
+    /// 追溯: the whole trail of a person's money or of one entry, up and down the chain
+    Trace(TraceArgs),
     /// 演示: generate and run a reproducible Guangdong province-year, then print the director's summary
     Demo(DemoArgs),
     /// 初始化: create the ledger and load the built-in regions, calendar and programs
@@ -141,6 +146,39 @@ impl std::str::FromStr for Covers {
         }
         Ok(Covers { from, to })
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// The report's name, or `list`
+    pub name: String,
+    /// A parameter, NAME=VALUE (repeatable), e.g. --param county=440511
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+    #[arg(long, value_enum, default_value_t = earmark::report::OutputFormat::Csv)]
+    pub format: earmark::report::OutputFormat,
+    /// Where to write it [default: standard output for csv, json and html]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["person", "entry"])))]
+pub struct TraceArgs {
+    /// A person's ID number
+    #[arg(long)]
+    pub person: Option<String>,
+    /// An entry's key
+    #[arg(long)]
+    pub entry: Option<String>,
+    /// Show full ID numbers (inspectors with the right to see them)
+    #[arg(long)]
+    pub full: bool,
+    /// text (default), json, or a table as csv/xlsx/html with --out
+    #[arg(long, value_enum)]
+    pub format: Option<earmark::report::OutputFormat>,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

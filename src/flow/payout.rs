@@ -272,7 +272,13 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         batch_id: batch_id.clone(),
         unit_code: unit.code.clone(),
         unit_name: unit.name.clone(),
-        payer_account: unit.code.clone(),
+        // The unit's own account is kept by its bank; the file names the unit by code (letters and
+        // digits only, as the bank formats allow).
+        payer_account: unit
+            .code
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect(),
         business_date: request.date,
         lines,
     };
