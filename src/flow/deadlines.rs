@@ -39,7 +39,8 @@ pub async fn report(
     let calendar = store.calendar().await?;
     let events = sqlx::query(
         "SELECT entry_key, kind, program, county_code, level, from_owner, to_owner, document, event_date, amount \
-         FROM flow_events WHERE kind IN ('release', 'matching', 'disbursement', 'return') ORDER BY event_date, entry_key",
+         FROM flow_events WHERE kind IN ('release', 'matching', 'disbursement', 'return', 'recovery_receipt') \
+         ORDER BY event_date, entry_key",
     )
     .fetch_all(store.pool())
     .await?;
@@ -118,10 +119,40 @@ pub async fn report(
                     .0
                     .extend(split);
             }
+            "recovery_receipt" => {
+                // Money recovered from a person comes back to the unit: held again, it must be paid
+                // on or returned like any money received (a tranche of its own).
+                holders
+                    .entry((cty, prog, to, "unit"))
+                    .or_default()
+                    .0
+                    .push(Inflow {
+                        key,
+                        received: day,
+                        due_from: day,
+                        amount,
+                        document,
+                        source: "追回".into(),
+                    });
+            }
             _ => {
-                // A return leaves its holder: a unit's return to county finance also arrives there,
-                // but returned money is not an upper-level release with a deadline of its own.
+                // A return leaves its holder; a unit's return also arrives at county finance, where it
+                // is money held again and must be passed on or returned upward.
                 let holder_kind = if level.is_some() { "county" } else { "unit" };
+                if level.is_none() {
+                    holders
+                        .entry((cty.clone(), prog.clone(), to.clone(), "county"))
+                        .or_default()
+                        .0
+                        .push(Inflow {
+                            key: format!("{key}/in"),
+                            received: day,
+                            due_from: day,
+                            amount,
+                            document: document.clone(),
+                            source: format!("{from} 退回"),
+                        });
+                }
                 holders
                     .entry((cty, prog, from, holder_kind))
                     .or_default()

@@ -369,6 +369,9 @@ pub struct DisburseRequest<'a> {
     pub dry_run: bool,
 }
 
+/// Per unit: persons paid, the need per month, and person-months.
+pub type UnitNeeds = BTreeMap<String, (i64, BTreeMap<YearMonth, Fen>, i64)>;
+
 /// Each unit's need per month for the months: the full entitlement of the people it pays.
 pub async fn unit_needs(
     store: &Store,
@@ -376,8 +379,8 @@ pub async fn unit_needs(
     county: &str,
     from: YearMonth,
     to: YearMonth,
-) -> Result<BTreeMap<String, (i64, BTreeMap<YearMonth, Fen>)>, StoreError> {
-    let mut needs: BTreeMap<String, (i64, BTreeMap<YearMonth, Fen>)> = BTreeMap::new();
+) -> Result<UnitNeeds, StoreError> {
+    let mut needs: UnitNeeds = BTreeMap::new();
     for (person, rows) in roster_entitlements(store, program, from, to, Some(county)).await? {
         if rows.is_empty() {
             continue;
@@ -394,6 +397,7 @@ pub async fn unit_needs(
         let slot = needs.entry(unit).or_default();
         slot.0 += 1;
         for e in rows {
+            slot.2 += 1;
             let month = slot.1.entry(e.month).or_insert(Fen::ZERO);
             *month = add(*month, e.amount)?;
         }
@@ -441,7 +445,7 @@ pub async fn disburse(
     let mut entries = Vec::new();
     let mut side = Vec::new();
     for unit in targets {
-        let (persons, months) = needs.get(&unit).cloned().unwrap_or_default();
+        let (persons, months, person_months) = needs.get(&unit).cloned().unwrap_or_default();
         let computed = months.values().try_fold(Fen::ZERO, |a, b| add(a, *b))?;
         let amount = match &request.amounts {
             Some(amounts) => amounts.get(&unit).copied().unwrap_or(Fen::ZERO),
@@ -451,7 +455,7 @@ pub async fn disburse(
             county: county.to_string(),
             to: unit.clone(),
             persons,
-            person_months: months.len() as i64,
+            person_months,
             computed,
             amount,
             outcome: None,

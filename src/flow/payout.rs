@@ -91,12 +91,9 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         .ok_or_else(|| StoreError::Invalid(format!("unit {} is not registered", request.unit)))?;
     let regions = store.regions().await?;
     let month = request.month;
-    let people: Vec<_> = store
-        .roster_entries(program.code(), Some(&unit.county))
-        .await?
-        .into_iter()
-        .filter(|p| p.unit.as_deref() == Some(unit.code.as_str()))
-        .collect();
+    let people = store
+        .roster_entries_for_unit(program.code(), &unit.code)
+        .await?;
     if people.is_empty() {
         return Err(StoreError::Invalid(format!(
             "nobody on the {} roster is paid by unit {}",
@@ -166,11 +163,29 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         batches_before + 1
     );
     if payable.is_empty() {
+        let mut reasons: std::collections::BTreeMap<String, usize> =
+            std::collections::BTreeMap::new();
+        for hit in &screened {
+            // "died 2025-05-10" and the like count together as "died"; other reasons stay whole.
+            let dated = ["died", "employed as staff", "left the roster"]
+                .into_iter()
+                .find(|prefix| hit.reason.starts_with(prefix));
+            let reason = dated
+                .map(str::to_string)
+                .unwrap_or_else(|| hit.reason.clone());
+            *reasons.entry(reason).or_default() += 1;
+        }
+        let why: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
         return Err(StoreError::Invalid(format!(
-            "unit {} owes nobody for {month} in {}: no batch written ({} screened out)",
+            "unit {} owes nobody for {month} in {}: no batch written ({} screened out: {})",
             unit.code,
             program.code(),
-            screened.len()
+            screened.len(),
+            if why.is_empty() {
+                "nobody is owed this month".to_string()
+            } else {
+                why.join(", ")
+            }
         )));
     }
     let accrual_keys: Vec<String> = payable

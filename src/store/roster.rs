@@ -322,6 +322,22 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// Everyone on `program`'s roster paid by one unit, in ID order.
+    pub async fn roster_entries_for_unit(
+        &self,
+        program: &str,
+        unit: &str,
+    ) -> Result<Vec<RosterEntry>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ROSTER_COLUMNS} FROM roster WHERE program = $1 AND unit_code = $2 ORDER BY id_number"
+        )))
+        .bind(program.to_string())
+        .bind(unit.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
     /// Applies deaths and employments to every roster the person is on, in one transaction.
     /// Returns how many events were applied and the lines of persons on no roster.
     pub async fn record_life_events(
