@@ -1,0 +1,125 @@
+//! The small-scale demo runs on every backend; its summary ties to the reports, and the same seed
+//! gives the same year twice.
+
+mod common;
+
+use std::process::Command;
+
+fn earmark(db: &str, dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_earmark"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run earmark");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The summary lines that carry figures (the elapsed time and file paths are left out).
+fn figures(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| {
+            !l.starts_with("done in") && !l.starts_with("report:") && !l.starts_with("bank files:")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn column(csv: &str, name: &str) -> Vec<String> {
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let i = header
+        .iter()
+        .position(|h| *h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    // The last row of a report with totals is its 合计 row: left out, the rows are summed here.
+    lines
+        .filter(|l| !l.starts_with("合计"))
+        .map(|l| l.split(',').nth(i).unwrap_or("").to_string())
+        .collect()
+}
+
+fn fen(text: &str) -> i64 {
+    text.parse::<earmark::money::Fen>()
+        .map(|f| f.get())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_small_demo_runs_ties_to_the_reports_and_repeats_exactly() {
+    let mut first_run: Option<Vec<String>> = None;
+    for kind in common::backends() {
+        for attempt in 0..2 {
+            let db = common::fresh_db(kind).await;
+            let (code, stdout, stderr) = earmark(
+                &db.url,
+                db.dir.path(),
+                &["demo", "--scale", "small", "--seed", "7"],
+            );
+            assert_eq!(
+                code, 0,
+                "[{kind:?}] demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+            );
+            assert!(stdout.contains("check: OK"), "{stdout}");
+            assert!(stdout.contains("verify: OK"), "{stdout}");
+            // The same seed gives the same year, to the fen, on either database.
+            let got = figures(&stdout);
+            match &first_run {
+                None => first_run = Some(got),
+                Some(expected) => assert_eq!(
+                    &got, expected,
+                    "[{kind:?} run {attempt}] another year came out"
+                ),
+            }
+            // The summary's total paid equals the payout-lines report, and every reconciliation line ties.
+            let (code, recon, stderr) =
+                earmark(&db.url, db.dir.path(), &["report", "reconciliation"]);
+            assert_eq!(code, 0, "{stderr}");
+            assert!(
+                column(&recon, "ties")
+                    .iter()
+                    .filter(|t| !t.is_empty())
+                    .all(|t| t == "OK"),
+                "{recon}"
+            );
+            let paid_report: i64 = column(&recon, "paid").iter().map(|v| fen(v)).sum();
+            let total_line = stdout
+                .lines()
+                .find(|l| l.starts_with("合计"))
+                .expect("a total line");
+            let numbers: Vec<i64> = total_line
+                .split_whitespace()
+                .filter_map(|w| w.replace(',', "").parse::<earmark::money::Fen>().ok())
+                .map(|f| f.get())
+                .collect();
+            // 上级下达, 县级配套, 已发放, 结存, 滞留/逾期, 已追回
+            assert_eq!(numbers.len(), 6, "{total_line}");
+            let released_report: i64 = column(&recon, "released_province")
+                .iter()
+                .map(|v| fen(v))
+                .sum::<i64>()
+                + column(&recon, "released_city")
+                    .iter()
+                    .map(|v| fen(v))
+                    .sum::<i64>();
+            let matched_report: i64 = column(&recon, "matching").iter().map(|v| fen(v)).sum();
+            assert_eq!(
+                numbers[0], released_report,
+                "released ties to the reconciliation"
+            );
+            assert_eq!(
+                numbers[1], matched_report,
+                "matching ties to the reconciliation"
+            );
+            assert_eq!(numbers[2], paid_report, "paid ties to the reconciliation");
+            let (code, _, stderr) = earmark(&db.url, db.dir.path(), &["check"]);
+            assert_eq!(code, 0, "{stderr}");
+        }
+    }
+}
