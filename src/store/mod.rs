@@ -24,7 +24,7 @@ pub use roster::{RosterImportReport, StageRecord};
 
 /// Statement parameters per multi-row INSERT stay under both databases' limits
 /// (SQLite 32,766; PostgreSQL 65,535) with room to spare.
-pub const PARAMS_PER_STATEMENT_MAX: usize = 8_000;
+pub const PARAMS_PER_STATEMENT_MAX: usize = 30_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
