@@ -7,7 +7,11 @@ use earmark::report::OutputFormat;
 use earmark::store::Store;
 
 use super::commands::Failure;
-use super::{ReportArgs, TraceArgs};
+use super::{ChecksCommand, ReportArgs, ScorecardArgs, SpotCheckArgs, TraceArgs};
+
+fn today() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
 
 fn write_sheet(
     sheet: &earmark::report::Sheet,
@@ -91,5 +95,147 @@ pub async fn trace(store: &Store, args: TraceArgs) -> Result<ExitCode, Failure> 
         Some(OutputFormat::Json) if args.out.is_none() => println!("{}", trace.to_json()),
         Some(format) => write_sheet(&trace.to_sheet(), format, args.out.as_deref())?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn spot_check(store: &Store, args: SpotCheckArgs) -> Result<ExitCode, Failure> {
+    use earmark::inspect::workpaper;
+    let check = workpaper::spot_check(
+        store,
+        workpaper::SpotCheckRequest {
+            program: args.program.to_ascii_uppercase(),
+            county: args.county,
+            from: args.period.from,
+            to: args.period.to,
+            method: args.method,
+            size: args.size,
+            confidence: args.confidence,
+            tolerable: args.tolerable,
+            seed: args.seed,
+        },
+    )
+    .await?;
+    workpaper::write_workpaper(&check, &args.out)?;
+    println!(
+        "spot check {} {}..{} ({:?}, seed {}): {} of {} payments sampled, {} failed a check; workpaper {}",
+        check.request.program,
+        check.request.from,
+        check.request.to,
+        check.request.method,
+        check.request.seed,
+        check.items.len(),
+        check.sample.population_count,
+        check.failed(),
+        args.out.display()
+    );
+    if let Some(rows) = &args.rows {
+        write_sheet(
+            &workpaper::sheet(&check, args.full_ids),
+            args.format,
+            Some(rows),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn checks(store: &Store, command: ChecksCommand) -> Result<ExitCode, Failure> {
+    use earmark::inspect::checks;
+    match command {
+        ChecksCommand::Sweep {
+            as_of,
+            record,
+            full_ids,
+            format,
+            out,
+        } => {
+            let findings = checks::sweep(store, as_of).await?;
+            let sheet = checks::findings_sheet(&findings, as_of, full_ids);
+            match format {
+                Some(f) => write_sheet(&sheet, f, out.as_deref())?,
+                None => {
+                    for row in &sheet.rows {
+                        println!(
+                            "{}",
+                            row.iter()
+                                .map(|c| c.display())
+                                .collect::<Vec<_>>()
+                                .join("  ")
+                        );
+                    }
+                }
+            }
+            let added = if record {
+                checks::record(store, &findings, as_of).await?
+            } else {
+                0
+            };
+            println!(
+                "{} finding(s){}",
+                findings.len(),
+                if record {
+                    format!("; {added} new recorded")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        ChecksCommand::List {
+            as_of,
+            full_ids,
+            format,
+            out,
+        } => {
+            let recorded = checks::list(store, as_of).await?;
+            let sheet = checks::list_sheet(&recorded, as_of, full_ids);
+            match format {
+                Some(f) => write_sheet(&sheet, f, out.as_deref())?,
+                None => {
+                    for row in &sheet.rows {
+                        println!(
+                            "{}",
+                            row.iter()
+                                .map(|c| c.display())
+                                .collect::<Vec<_>>()
+                                .join("  ")
+                        );
+                    }
+                    println!("{} finding(s)", recorded.len());
+                }
+            }
+        }
+        ChecksCommand::Rule {
+            id,
+            disposition,
+            violation_type,
+            amount,
+            rectify_by,
+            ruled_by,
+            date,
+        } => {
+            let amount =
+                earmark::money::parse_amount(&amount, earmark::money::SignRule::NonNegative)
+                    .map_err(|e| Failure::refused(format!("refused: --amount: {e}")))?;
+            checks::rule(
+                store,
+                id,
+                &checks::Ruling {
+                    disposition,
+                    violation_type,
+                    amount_to_recover: amount,
+                    rectify_by,
+                    ruled_by,
+                    ruled_at: date.unwrap_or_else(today),
+                },
+            )
+            .await?;
+            println!("finding {id} ruled");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn scorecard(store: &Store, args: ScorecardArgs) -> Result<ExitCode, Failure> {
+    let sheet = earmark::inspect::checks::scorecard(store, args.as_of).await?;
+    write_sheet(&sheet, args.format, args.out.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }

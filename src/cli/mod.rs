@@ -48,6 +48,13 @@ pub enum Command {
     Report(ReportArgs),
     /// 追溯: the whole trail of a person's money or of one entry, up and down the chain
     Trace(TraceArgs),
+    /// 抽查: a reproducible spot check (simple, stratified or monetary-unit) with its workpaper
+    SpotCheck(SpotCheckArgs),
+    /// 交叉核查: sweep the cross-check rules, list findings, rule on one
+    #[command(subcommand)]
+    Checks(ChecksCommand),
+    /// 评分: rank counties and cities on release speed, execution, findings handled, timeliness
+    Scorecard(ScorecardArgs),
     /// 演示: generate and run a reproducible Guangdong province-year, then print the director's summary
     Demo(DemoArgs),
     /// 初始化: create the ledger and load the built-in regions, calendar and programs
@@ -177,6 +184,99 @@ pub struct TraceArgs {
     /// text (default), json, or a table as csv/xlsx/html with --out
     #[arg(long, value_enum)]
     pub format: Option<earmark::report::OutputFormat>,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SpotCheckArgs {
+    #[arg(long)]
+    pub program: String,
+    #[arg(long)]
+    pub county: Option<String>,
+    /// The months whose payments form the population, YYYY-MM..YYYY-MM
+    #[arg(long)]
+    pub period: Covers,
+    #[arg(long, value_enum, default_value_t = earmark::inspect::sample::Method::Simple)]
+    pub method: earmark::inspect::sample::Method,
+    /// The sample size; without it the attribute sample size for --confidence and --tolerable
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Confidence level in percent (90 or 95)
+    #[arg(long, default_value = "95")]
+    pub confidence: rust_decimal::Decimal,
+    /// Tolerable deviation rate in percent
+    #[arg(long, default_value = "5")]
+    pub tolerable: rust_decimal::Decimal,
+    /// The seed: the same seed gives the same sample on any machine and either database
+    #[arg(long)]
+    pub seed: u64,
+    /// The workpaper (XLSX)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write the sampled rows as CSV/JSON/HTML to this file (format by --format)
+    #[arg(long)]
+    pub rows: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = earmark::report::OutputFormat::Csv)]
+    pub format: earmark::report::OutputFormat,
+    /// Show full ID numbers in --rows
+    #[arg(long)]
+    pub full_ids: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ChecksCommand {
+    /// Run every rule; --record keeps new findings in the findings table
+    Sweep {
+        #[arg(long)]
+        as_of: chrono::NaiveDate,
+        #[arg(long)]
+        record: bool,
+        #[arg(long)]
+        full_ids: bool,
+        #[arg(long, value_enum)]
+        format: Option<earmark::report::OutputFormat>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Recorded findings with their rulings and days past the rectification deadline
+    List {
+        #[arg(long)]
+        as_of: chrono::NaiveDate,
+        #[arg(long)]
+        full_ids: bool,
+        #[arg(long, value_enum)]
+        format: Option<earmark::report::OutputFormat>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Rule on a finding: normal, or a violation with its type, amount and rectification deadline
+    Rule {
+        /// The finding's number (from `checks list`)
+        id: i64,
+        #[arg(long, value_enum)]
+        disposition: earmark::inspect::checks::Disposition,
+        #[arg(long = "type", value_enum)]
+        violation_type: Option<earmark::inspect::checks::ViolationType>,
+        /// Amount to recover or adjust, in yuan
+        #[arg(long, default_value = "0")]
+        amount: String,
+        #[arg(long)]
+        rectify_by: Option<chrono::NaiveDate>,
+        /// Who rules
+        #[arg(long = "by")]
+        ruled_by: String,
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ScorecardArgs {
+    #[arg(long)]
+    pub as_of: chrono::NaiveDate,
+    #[arg(long, value_enum, default_value_t = earmark::report::OutputFormat::Csv)]
+    pub format: earmark::report::OutputFormat,
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

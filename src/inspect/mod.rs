@@ -1,10 +1,14 @@
 //! 检查: what inspectors (省教育厅/财政厅 spot checks, 审计) run against the ledger: the report engine
 //! over the definitions in `reports/*.toml` (reconciliations, balances, payout lines, releases,
 //! recoveries, entitlement against payment) and the traces of one person or one entry from the
-//! provincial release down to the bank line. Everything here reads; nothing writes.
+//! provincial release down to the bank line; seeded spot checks with their workpapers; the cross-check
+//! rules whose findings inspectors rule on (the only thing here that writes: the findings table).
 
+pub mod checks;
 pub mod engine;
+pub mod sample;
 pub mod trace;
+pub mod workpaper;
 
 pub use engine::{
     ColumnDef, ColumnKind, ParamDef, ParamKind, ReportDef, compile_named, definitions, find, run,
