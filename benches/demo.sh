@@ -37,7 +37,8 @@ echo "reconciliation (province-wide): ${recon} ms"
 spot=$(ms "$E" --db "$DB" spot-check --program MBDK --period 2025-01..2025-12 --size 200 --seed 7 --out wp.xlsx)
 echo "spot check, 200 items with trails and workpaper: ${spot} ms"
 # A person to trace: the first payee of the first bank file (批量代发, GBK).
-first_file=$(ls "$WORK"/out/bank/*MBDK*-1.txt | head -n 1)
+files=("$WORK"/out/bank/*MBDK*-1.txt)
+first_file="${files[0]}"
 id=$(iconv -f GBK -t UTF-8 < "$first_file" | sed -n 2p | cut -d'|' -f7)
 times=()
 for _ in 1 2 3 4 5; do times+=("$(ms "$E" --db "$DB" trace --person "$id")"); done
