@@ -509,9 +509,12 @@ impl Store {
         }
         for chunk in missing.chunks(PARAMS_PER_STATEMENT_MAX / 4) {
             let tuples = values_sql("", chunk.len(), 4, "");
+            // A join from the keys (not a row-value IN): SQLite then seeks each key in the index
+            // instead of scanning the accounts table once per statement.
             let sql = format!(
-                "SELECT id, county_code, program, owner, kind FROM accounts \
-                 WHERE (county_code, program, owner, kind) IN (VALUES {tuples})"
+                "WITH k (c, p, o, t) AS (VALUES {tuples}) \
+                 SELECT a.id, a.county_code, a.program, a.owner, a.kind FROM k \
+                 JOIN accounts a ON a.county_code = k.c AND a.program = k.p AND a.owner = k.o AND a.kind = k.t"
             );
             let mut query = sqlx::query(portable(self.backend, sql));
             for key in chunk {
@@ -893,9 +896,10 @@ async fn fetch_targets(
     for chunk in places.chunks(PARAMS_PER_STATEMENT_MAX / 2) {
         let tuples = values_sql("", chunk.len(), 2, "");
         let sql = format!(
-            "SELECT p.county_code, p.seq, a.owner, a.kind, p.amount FROM postings p \
-             JOIN accounts a ON a.id = p.account_id \
-             WHERE (p.county_code, p.seq) IN (VALUES {tuples}) ORDER BY p.county_code, p.seq, p.leg"
+            "WITH k (c, s) AS (VALUES {tuples}) \
+             SELECT p.county_code, p.seq, a.owner, a.kind, p.amount FROM k \
+             JOIN postings p ON p.county_code = k.c AND p.seq = k.s \
+             JOIN accounts a ON a.id = p.account_id ORDER BY p.county_code, p.seq, p.leg"
         );
         let mut query = sqlx::query(portable(backend_of(tx), sql));
         for (county, seq) in chunk {
@@ -933,8 +937,10 @@ async fn fetch_resolutions(
     for chunk in referred.chunks(PARAMS_PER_STATEMENT_MAX / 2) {
         let tuples = values_sql("", chunk.len(), 2, "");
         let sql = format!(
-            "SELECT county_code, refers_seq, kind, idem_key FROM entries \
-             WHERE kind IN ('post', 'void', 'reversal') AND (county_code, refers_seq) IN (VALUES {tuples})"
+            "WITH k (c, s) AS (VALUES {tuples}) \
+             SELECT e.county_code, e.refers_seq, e.kind, e.idem_key FROM k \
+             JOIN entries e ON e.county_code = k.c AND e.refers_seq = k.s \
+             WHERE e.kind IN ('post', 'void', 'reversal')"
         );
         let mut query = sqlx::query(portable(backend_of(tx), sql));
         for st in chunk {
