@@ -509,12 +509,13 @@ impl Store {
         }
         for chunk in missing.chunks(PARAMS_PER_STATEMENT_MAX / 4) {
             let tuples = values_sql("", chunk.len(), 4, "");
-            // A join from the keys (not a row-value IN): SQLite then seeks each key in the index
-            // instead of scanning the accounts table once per statement.
+            // A join driven by the keys (not a row-value IN, which SQLite answers by a scan): CROSS
+            // JOIN fixes SQLite's join order, keys outside, so each key is a seek in the index;
+            // PostgreSQL plans it as an ordinary join.
             let sql = format!(
                 "WITH k (c, p, o, t) AS (VALUES {tuples}) \
-                 SELECT a.id, a.county_code, a.program, a.owner, a.kind FROM k \
-                 JOIN accounts a ON a.county_code = k.c AND a.program = k.p AND a.owner = k.o AND a.kind = k.t"
+                 SELECT a.id, a.county_code, a.program, a.owner, a.kind FROM k CROSS JOIN accounts a \
+                 WHERE a.county_code = k.c AND a.program = k.p AND a.owner = k.o AND a.kind = k.t"
             );
             let mut query = sqlx::query(portable(self.backend, sql));
             for key in chunk {
@@ -897,9 +898,9 @@ async fn fetch_targets(
         let tuples = values_sql("", chunk.len(), 2, "");
         let sql = format!(
             "WITH k (c, s) AS (VALUES {tuples}) \
-             SELECT p.county_code, p.seq, a.owner, a.kind, p.amount FROM k \
-             JOIN postings p ON p.county_code = k.c AND p.seq = k.s \
-             JOIN accounts a ON a.id = p.account_id ORDER BY p.county_code, p.seq, p.leg"
+             SELECT p.county_code, p.seq, a.owner, a.kind, p.amount FROM k CROSS JOIN postings p \
+             CROSS JOIN accounts a WHERE p.county_code = k.c AND p.seq = k.s AND a.id = p.account_id \
+             ORDER BY p.county_code, p.seq, p.leg"
         );
         let mut query = sqlx::query(portable(backend_of(tx), sql));
         for (county, seq) in chunk {
@@ -938,9 +939,8 @@ async fn fetch_resolutions(
         let tuples = values_sql("", chunk.len(), 2, "");
         let sql = format!(
             "WITH k (c, s) AS (VALUES {tuples}) \
-             SELECT e.county_code, e.refers_seq, e.kind, e.idem_key FROM k \
-             JOIN entries e ON e.county_code = k.c AND e.refers_seq = k.s \
-             WHERE e.kind IN ('post', 'void', 'reversal')"
+             SELECT e.county_code, e.refers_seq, e.kind, e.idem_key FROM k CROSS JOIN entries e \
+             WHERE e.county_code = k.c AND e.refers_seq = k.s AND e.kind IN ('post', 'void', 'reversal')"
         );
         let mut query = sqlx::query(portable(backend_of(tx), sql));
         for st in chunk {
