@@ -163,11 +163,6 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if self.backend == Backend::Sqlite {
-            // Lets SQLite refresh the planner's statistics where they have gone stale (cheap: it
-            // analyses only what needs it), so later runs choose their indexes well.
-            let _ = sqlx::query("PRAGMA optimize").execute(&self.pool).await;
-        }
         self.pool.close().await;
     }
 
