@@ -11,121 +11,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Kind, TestDb};
+use common::{Ledger, Run, on_every_backend};
 use earmark::id_number::make_id;
 
 // ---------------------------------------------------------------------------------------------
-// Harness (the style of tests/cli.rs)
+// Harness (shared with tests/cli.rs and tests/roster.rs, in tests/common)
 // ---------------------------------------------------------------------------------------------
 
-/// What one run of the binary did.
-struct Run {
-    what: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn show(&self) -> String {
-        format!(
-            "\n$ {}\nexit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--------------",
-            self.what, self.code, self.stdout, self.stderr
-        )
-    }
-
-    fn assert_stdout_has(&self, text: &str) -> &Run {
-        assert!(
-            self.stdout.contains(text),
-            "stdout lacks {text:?}{}",
-            self.show()
-        );
-        self
-    }
-
-    fn assert_stderr_has(&self, text: &str) -> &Run {
-        assert!(
-            self.stderr.contains(text),
-            "stderr lacks {text:?}{}",
-            self.show()
-        );
-        self
-    }
-}
-
-/// A fresh database on one backend, its folder, and the binary pointed at it.
-struct Ledger {
-    db: TestDb,
-}
-
+/// This suite's steps on top of the shared harness (tests/common).
 impl Ledger {
-    fn kind(&self) -> Kind {
-        self.db.kind
-    }
-
-    /// Runs `earmark --db URL ARGS...` in the test's folder.
-    fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_earmark"))
-            .arg("--db")
-            .arg(&self.db.url)
-            .args(args)
-            .current_dir(self.db.dir.path())
-            .env_remove("EARMARK_DB")
-            .env_remove("EARMARK_LOG")
-            .output()
-            .expect("run the earmark binary");
-        Run {
-            what: format!(
-                "[{:?}] earmark --db {} {}",
-                self.kind(),
-                self.db.url,
-                args.join(" ")
-            ),
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
-        let run = self.run(args);
-        assert_eq!(run.code, Some(code), "wrong exit code{}", run.show());
-        run
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        self.expect(0, args)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.db.dir.path().join(name)
-    }
-
-    /// Writes a file into the test's folder (making its parent); returns the name to pass on.
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
-        let path = self.path(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("make the folder");
-        }
-        std::fs::write(&path, contents).expect("write test input");
-        name.to_owned()
-    }
-
-    fn read_bytes(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
-    }
-
-    fn balances(&self, extra: &[&str]) -> String {
-        let mut args = vec!["balances", "--format", "csv"];
-        args.extend_from_slice(extra);
-        self.ok(&args).stdout
-    }
-
-    /// Every account, zero balances included: the state a refused command must leave untouched.
-    fn snapshot(&self) -> String {
-        self.balances(&["--all"])
-    }
-
     /// Demands a refusal (exit 1) whose stderr names `says`, and that the books did not change.
     fn refused_unchanged(&self, args: &[&str], says: &str) -> Run {
         let before = self.snapshot();
@@ -143,51 +37,6 @@ impl Ledger {
             run.show()
         );
         run
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Runs `test` once per backend on a fresh database; every backend is tried even when one fails.
-fn on_every_backend(test: impl Fn(&Ledger)) {
-    let rt = runtime();
-    let mut failed = Vec::new();
-    for kind in common::backends() {
-        let ledger = Ledger {
-            db: rt.block_on(common::fresh_db(kind)),
-        };
-        let started = std::time::Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&ledger)));
-        eprintln!("[{kind:?}] took {:.1} s", started.elapsed().as_secs_f64());
-        match outcome {
-            Ok(()) => {
-                if kind == Kind::Postgres {
-                    rt.block_on(drop_database(&ledger.db.url));
-                }
-            }
-            Err(_) => failed.push(format!("{kind:?} (database kept: {})", ledger.db.url)),
-        }
-    }
-    assert!(failed.is_empty(), "failed on: {}", failed.join(", "));
-}
-
-async fn drop_database(url: &str) {
-    let Some((_, name)) = url.rsplit_once('/') else {
-        return;
-    };
-    let server = std::env::var("EARMARK_TEST_PG").expect("EARMARK_TEST_PG");
-    sqlx::any::install_default_drivers();
-    if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&server).await {
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .execute(&mut conn)
-        .await;
     }
 }
 
@@ -865,8 +714,9 @@ fn pay_batch(
     }
     let files = answer_files(&batch, code, format, date, &answers);
     for (name, contents) in files {
-        let name = ledger.write(&format!("answers/{name}"), contents);
-        let run = ledger.ok(&["payout", "result", &name, "--date", date]);
+        let name = format!("answers/{name}");
+        let name = ledger.write(&name, contents);
+        let run = ledger.ok(&["payout", "result", name, "--date", date]);
         run.assert_stdout_has(&format!("batch {batch}: "));
         run.assert_stdout_has("0 already recorded");
     }
@@ -901,13 +751,13 @@ fn set_up(ledger: &Ledger, people: &[Person]) {
     }
     let units = ledger.write("units.csv", units);
     ledger
-        .ok(&["import", "units", &units])
+        .ok(&["import", "units", units])
         .assert_stdout_has("registered 6 new units");
     let program = ledger.write("mbdk.toml", program_toml());
-    ledger.ok(&["program", "load", &program]);
+    ledger.ok(&["program", "load", program]);
     let roster = ledger.write("roster.csv", roster_csv(people));
     ledger
-        .ok(&["import", "roster", "--program", "MBDK", &roster])
+        .ok(&["import", "roster", "--program", "MBDK", roster])
         .assert_stdout_has("60 added");
 }
 
@@ -1225,7 +1075,7 @@ fn second_half(ledger: &Ledger, people: &[Person], extra: i64, released: &mut [i
             "--covers",
             "2025-07..2025-12",
             "--amounts",
-            &amounts,
+            amounts,
         ])
         .assert_stdout_has("≠测算");
     for county in COUNTIES {
@@ -1345,7 +1195,7 @@ fn a_death_learnt_late(ledger: &Ledger, people: &[Person]) {
             d.id
         ),
     );
-    ledger.ok(&["import", "deaths", &deaths]);
+    ledger.ok(&["import", "deaths", deaths]);
     let scan = ledger.ok(&[
         "recover",
         "scan",
@@ -1547,7 +1397,7 @@ fn bad_bank_answers_are_refused_and_change_nothing() {
             csv_answer("U44051301-MBDK-2025-11-7", &all_paid),
         );
         ledger.refused_unchanged(
-            &["payout", "result", &unknown, "--date", "2025-01-09"],
+            &["payout", "result", unknown, "--date", "2025-01-09"],
             "batch U44051301-MBDK-2025-11-7 is unknown",
         );
 
@@ -1556,7 +1406,7 @@ fn bad_bank_answers_are_refused_and_change_nothing() {
         rows.push((99, "paid", 90_000));
         let extra = ledger.write("extra_line.csv", csv_answer(&batch, &rows));
         let run = ledger.refused_unchanged(
-            &["payout", "result", &extra, "--date", "2025-01-09"],
+            &["payout", "result", extra, "--date", "2025-01-09"],
             &format!("batch {batch} has no line 99"),
         );
         run.assert_stderr_has("refused, nothing was recorded");
@@ -1566,7 +1416,7 @@ fn bad_bank_answers_are_refused_and_change_nothing() {
         rows[0].2 += 1;
         let amount = ledger.write("amount.csv", csv_answer(&batch, &rows));
         ledger.refused_unchanged(
-            &["payout", "result", &amount, "--date", "2025-01-09"],
+            &["payout", "result", amount, "--date", "2025-01-09"],
             &format!(
                 "line {} was {} in the batch, the bank says {}",
                 rows[0].0,
@@ -1578,14 +1428,14 @@ fn bad_bank_answers_are_refused_and_change_nothing() {
         // The real answer, read twice: the second reading changes nothing and says so.
         let good = ledger.write("good.csv", csv_answer(&batch, &all_paid));
         ledger
-            .ok(&["payout", "result", &good, "--date", "2025-01-09"])
+            .ok(&["payout", "result", good, "--date", "2025-01-09"])
             .assert_stdout_has(&format!(
                 "{} paid, 0 failed, 0 already recorded",
                 lines.len()
             ));
         let before = ledger.snapshot();
         ledger
-            .ok(&["payout", "result", &good, "--date", "2025-01-10"])
+            .ok(&["payout", "result", good, "--date", "2025-01-10"])
             .assert_stdout_has(&format!(
                 "0 paid, 0 failed, {} already recorded",
                 lines.len()
@@ -1602,7 +1452,7 @@ fn bad_bank_answers_are_refused_and_change_nothing() {
             csv_answer(&batch, &[(lines[1].line_no, "failed", lines[1].amount)]),
         );
         ledger.refused_unchanged(
-            &["payout", "result", &contradiction, "--date", "2025-01-11"],
+            &["payout", "result", contradiction, "--date", "2025-01-11"],
             &format!(
                 "line {} was recorded as paid before; the bank now says otherwise",
                 lines[1].line_no
@@ -1628,7 +1478,7 @@ fn bad_bank_answers_are_refused_and_change_nothing() {
                 "--covers",
                 "2025-01..2025-06",
                 "--amounts",
-                &big,
+                big,
             ],
             "would overdraw 440513:held",
         );
@@ -1649,7 +1499,7 @@ fn bad_bank_answers_are_refused_and_change_nothing() {
                 "--covers",
                 "2025-01..2025-06",
                 "--amounts",
-                &other,
+                other,
             ],
             "already posted with different content",
         );
@@ -1689,7 +1539,7 @@ fn a_second_batch_for_a_paid_month_is_refused_and_says_why() {
             .map(|l| (l.line_no, "paid", l.amount))
             .collect();
         let good = ledger.write("good.csv", csv_answer(&batch, &rows));
-        ledger.ok(&["payout", "result", &good, "--date", "2025-01-09"]);
+        ledger.ok(&["payout", "result", good, "--date", "2025-01-09"]);
         let files_before: BTreeSet<_> = std::fs::read_dir(ledger.path("bank"))
             .expect("bank folder")
             .map(|e| e.expect("entry").file_name())
@@ -1735,7 +1585,7 @@ fn deadlines_still_report_after_recovered_money_is_returned() {
             .map(|l| (l.line_no, "paid", l.amount))
             .collect();
         let good = ledger.write("good.csv", csv_answer(&batch, &rows));
-        ledger.ok(&["payout", "result", &good, "--date", "2025-01-09"]);
+        ledger.ok(&["payout", "result", good, "--date", "2025-01-09"]);
         // The first payee had died in December 2024: January was not owed.
         let first = people
             .iter()
@@ -1748,7 +1598,7 @@ fn deadlines_still_report_after_recovered_money_is_returned() {
                 first.id
             ),
         );
-        ledger.ok(&["import", "deaths", &deaths]);
+        ledger.ok(&["import", "deaths", deaths]);
         ledger
             .ok(&[
                 "recover",

@@ -7,117 +7,19 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{Kind, TestDb};
+use common::{Ledger, Run, on_every_backend, on_every_backend_n};
 use earmark::id_number::make_id;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-/// What one run of the binary did.
-struct Run {
-    what: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn show(&self) -> String {
-        format!(
-            "\n$ {}\nexit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--------------",
-            self.what, self.code, self.stdout, self.stderr
-        )
-    }
-
-    fn assert_stdout_has(&self, text: &str) -> &Run {
-        assert!(
-            self.stdout.contains(text),
-            "stdout lacks {text:?}{}",
-            self.show()
-        );
-        self
-    }
-
-    fn assert_stderr_has(&self, text: &str) -> &Run {
-        assert!(
-            self.stderr.contains(text),
-            "stderr lacks {text:?}{}",
-            self.show()
-        );
-        self
-    }
-
-    /// One whole line of stderr equals `line`.
-    fn assert_stderr_line(&self, line: &str) -> &Run {
-        assert!(
-            self.stderr.lines().any(|l| l == line),
-            "no stderr line is {line:?}{}",
-            self.show()
-        );
-        self
-    }
-}
-
-/// A fresh database on one backend, its folder, and the binary pointed at it.
-struct Ledger {
-    db: TestDb,
-}
-
+/// This suite's steps on top of the shared harness (tests/common).
 impl Ledger {
-    fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_earmark"))
-            .arg("--db")
-            .arg(&self.db.url)
-            .args(args)
-            .current_dir(self.db.dir.path())
-            .env_remove("EARMARK_DB")
-            .env_remove("EARMARK_LOG")
-            .output()
-            .expect("run the earmark binary");
-        Run {
-            what: format!(
-                "[{:?}] earmark --db {} {}",
-                self.db.kind,
-                self.db.url,
-                args.join(" ")
-            ),
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
-        let run = self.run(args);
-        assert_eq!(run.code, Some(code), "wrong exit code{}", run.show());
-        run
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        self.expect(0, args)
-    }
-
-    fn refused(&self, args: &[&str]) -> Run {
-        self.expect(1, args)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.db.dir.path().join(name)
-    }
-
-    /// Writes a file into the test's folder; returns the name to pass on the command line.
-    fn write<'a>(&self, name: &'a str, contents: impl AsRef<[u8]>) -> &'a str {
-        std::fs::write(self.path(name), contents).expect("write test input");
-        name
-    }
-
-    fn read(&self, name: &str) -> String {
-        let text =
-            std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
-        text.trim_start_matches('\u{feff}').to_owned()
+    /// A file the binary wrote, as text without a leading byte-order mark.
+    fn read_text(&self, name: &str) -> String {
+        self.read(name).trim_start_matches('\u{feff}').to_owned()
     }
 
     fn init(&self) {
@@ -145,62 +47,6 @@ impl Ledger {
 
     fn import_roster(&self, program: &str, file: &str) -> Run {
         self.ok(&["import", "roster", "--program", program, file])
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Runs `test` once per backend, each time with `n` fresh, empty databases. Every backend is tried
-/// even when one fails, so a failure report says which backends broke the rule.
-fn on_every_backend_n(n: usize, test: impl Fn(&[Ledger])) {
-    let rt = runtime();
-    let mut failed = Vec::new();
-    for kind in common::backends() {
-        let ledgers: Vec<Ledger> = (0..n)
-            .map(|_| Ledger {
-                db: rt.block_on(common::fresh_db(kind)),
-            })
-            .collect();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&ledgers)));
-        match outcome {
-            Ok(()) => {
-                if kind == Kind::Postgres {
-                    for ledger in &ledgers {
-                        rt.block_on(drop_database(&ledger.db.url));
-                    }
-                }
-            }
-            Err(_) => {
-                let urls: Vec<&str> = ledgers.iter().map(|l| l.db.url.as_str()).collect();
-                failed.push(format!("{kind:?} (databases kept: {})", urls.join(" ")));
-            }
-        }
-    }
-    assert!(failed.is_empty(), "failed on: {}", failed.join(", "));
-}
-
-fn on_every_backend(test: impl Fn(&Ledger)) {
-    on_every_backend_n(1, |ledgers| test(&ledgers[0]));
-}
-
-/// Drops a passed test's PostgreSQL database, so runs do not pile databases up on the server.
-async fn drop_database(url: &str) {
-    let Some((_, name)) = url.rsplit_once('/') else {
-        return;
-    };
-    let server = std::env::var("EARMARK_TEST_PG").expect("EARMARK_TEST_PG");
-    sqlx::any::install_default_drivers();
-    if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&server).await {
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .execute(&mut conn)
-        .await;
     }
 }
 
@@ -592,7 +438,7 @@ fn partial_import_loads_the_good_rows_and_writes_the_rejected_ones() {
             "{shown}"
         );
 
-        let rejected = ledger.read("mixed.rejected.csv");
+        let rejected = ledger.read_text("mixed.rejected.csv");
         let mut reader = csv::Reader::from_reader(rejected.as_bytes());
         let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
         let mut expected_header: Vec<String> = EN_HEADER.split(',').map(String::from).collect();
@@ -1144,7 +990,7 @@ fn the_county_roster_table_in_csv_and_xlsx() {
         with_tables_roster(ledger);
         let county = ["--county", "440511"];
         table(ledger, "roster", &county, "csv", "roster.csv").assert_stdout_has("(4 rows)");
-        let csv = ledger.read("roster.csv");
+        let csv = ledger.read_text("roster.csv");
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines,
@@ -1210,7 +1056,7 @@ fn the_county_summary_and_the_city_summary_in_csv_and_xlsx() {
         let county = ["--county", "440511"];
         table(ledger, "summary", &county, "csv", "summary.csv");
         assert_eq!(
-            ledger.read("summary.csv"),
+            ledger.read_text("summary.csv"),
             "tier,persons,monthly_amount,amount,province_share,city_share,county_share\n\
              30年及以上,1,900.00,10800.00,5400.00,0.00,5400.00\n\
              20-29年,1,800.00,7200.00,3600.00,0.00,3600.00\n\
@@ -1242,7 +1088,7 @@ fn the_county_summary_and_the_city_summary_in_csv_and_xlsx() {
 
         let city = ["--city", "440500"];
         table(ledger, "city-summary", &city, "csv", "city.csv");
-        let csv = ledger.read("city.csv");
+        let csv = ledger.read_text("city.csv");
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
@@ -1338,7 +1184,7 @@ fn the_changes_table_lists_additions_and_reductions() {
         let county = ["--county", "440511"];
         table(ledger, "changes", &county, "csv", "changes.csv");
         assert_eq!(
-            ledger.read("changes.csv"),
+            ledger.read_text("changes.csv"),
             format!(
                 "change,name,id_number,reason,date,from_month,monthly_amount\n\
                  增,王五,{},达到年龄条件,,2024-06,700.00\n\
@@ -1394,7 +1240,7 @@ fn the_public_notice_shows_masked_ids_only() {
         with_tables_roster(ledger);
         let county = ["--county", "440511"];
         table(ledger, "notice", &county, "csv", "notice.csv");
-        let csv = ledger.read("notice.csv");
+        let csv = ledger.read_text("notice.csv");
         // Only 王五 is new in 2024 (60 on 2024-05-10).
         assert_eq!(
             csv,
@@ -1428,10 +1274,10 @@ fn the_public_notice_shows_masked_ids_only() {
             }
         }
         table(ledger, "notice", &county, "html", "notice.html");
-        let html = ledger.read("notice.html");
+        let html = ledger.read_text("notice.html");
         assert!(html.contains("王五") && !has_full_id(&html), "{html}");
         table(ledger, "notice", &county, "json", "notice.json");
-        let json = ledger.read("notice.json");
+        let json = ledger.read_text("notice.json");
         assert!(json.contains("王五") && !has_full_id(&json), "{json}");
     });
 }

@@ -1,8 +1,11 @@
 //! Test helpers shared by the integration suites: a fresh, initialised ledger on each backend.
 //! SQLite always (a real file in a temporary folder); PostgreSQL whenever `EARMARK_TEST_PG` names a
-//! server, each test in a database of its own.
+//! server, each test in a database of its own. Also the harness for running the built `earmark`
+//! binary against such a database ([`Ledger`], [`Run`], [`on_every_backend`]).
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
@@ -117,4 +120,216 @@ pub fn transfer(key: &str, county: &str, to: &str, from: &str, fen: i64) -> NewE
 
 pub fn account(owner: &str, kind: AccountKind) -> AccountRef {
     AccountRef::new(owner, kind)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The built binary
+// ---------------------------------------------------------------------------------------------
+
+/// What one run of the binary did.
+pub struct Run {
+    pub what: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Everything about the run, for a failing assertion's message.
+    pub fn show(&self) -> String {
+        format!(
+            "\n$ {}\nexit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--------------",
+            self.what, self.code, self.stdout, self.stderr
+        )
+    }
+
+    pub fn assert_stdout_has(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}{}",
+            self.show()
+        );
+        self
+    }
+
+    pub fn assert_stderr_has(&self, text: &str) -> &Run {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}{}",
+            self.show()
+        );
+        self
+    }
+
+    /// One whole line of stderr equals `line`.
+    pub fn assert_stderr_line(&self, line: &str) -> &Run {
+        assert!(
+            self.stderr.lines().any(|l| l == line),
+            "no stderr line is {line:?}{}",
+            self.show()
+        );
+        self
+    }
+
+    /// One whole line of stderr starts with `start`.
+    pub fn assert_stderr_line_starts_with(&self, start: &str) -> &Run {
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with(start)),
+            "no stderr line starts with {start:?}{}",
+            self.show()
+        );
+        self
+    }
+}
+
+/// A fresh database on one backend, its folder, and the binary pointed at it. Each suite adds its
+/// own steps (`impl Ledger { ... }` in the suite) on top of these.
+pub struct Ledger {
+    pub db: TestDb,
+}
+
+impl Ledger {
+    pub fn kind(&self) -> Kind {
+        self.db.kind
+    }
+
+    /// Runs `earmark --db URL ARGS...` in the test's folder.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_earmark"))
+            .arg("--db")
+            .arg(&self.db.url)
+            .args(args)
+            .current_dir(self.db.dir.path())
+            .env_remove("EARMARK_DB")
+            .env_remove("EARMARK_LOG")
+            .output()
+            .expect("run the earmark binary");
+        Run {
+            what: format!(
+                "[{:?}] earmark --db {} {}",
+                self.kind(),
+                self.db.url,
+                args.join(" ")
+            ),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and demands exit code `code`.
+    pub fn expect(&self, code: i32, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(run.code, Some(code), "wrong exit code{}", run.show());
+        run
+    }
+
+    pub fn ok(&self, args: &[&str]) -> Run {
+        self.expect(0, args)
+    }
+
+    pub fn refused(&self, args: &[&str]) -> Run {
+        self.expect(1, args)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.db.dir.path().join(name)
+    }
+
+    /// Writes a file into the test's folder (making its parent); returns the name to pass on the
+    /// command line.
+    pub fn write<'a>(&self, name: &'a str, contents: impl AsRef<[u8]>) -> &'a str {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("make the folder");
+        }
+        std::fs::write(&path, contents).expect("write test input");
+        name
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+    }
+
+    pub fn read_bytes(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+    }
+
+    /// `balances --format csv EXTRA...`.
+    pub fn balances(&self, extra: &[&str]) -> String {
+        let mut args = vec!["balances", "--format", "csv"];
+        args.extend_from_slice(extra);
+        self.ok(&args).stdout
+    }
+
+    /// Every account, zero balances included: the state a refused command must leave untouched.
+    pub fn snapshot(&self) -> String {
+        self.balances(&["--all"])
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs `test` once per backend, each time on a fresh, empty database. Every backend is tried even
+/// when one fails, so a failure report says which backends broke the rule.
+pub fn on_every_backend(test: impl Fn(&Ledger)) {
+    on_every_backend_n(1, |ledgers| test(&ledgers[0]));
+}
+
+/// Runs `test` once per backend, each time with `n` fresh, empty databases. Every backend is tried
+/// even when one fails, so a failure report says which backends broke the rule (and keeps their
+/// databases for a look).
+pub fn on_every_backend_n(n: usize, test: impl Fn(&[Ledger])) {
+    let rt = runtime();
+    let mut failed = Vec::new();
+    for kind in backends() {
+        let ledgers: Vec<Ledger> = (0..n)
+            .map(|_| Ledger {
+                db: rt.block_on(fresh_db(kind)),
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&ledgers)));
+        eprintln!("[{kind:?}] took {:.1} s", started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(()) => {
+                if kind == Kind::Postgres {
+                    for ledger in &ledgers {
+                        rt.block_on(drop_database(&ledger.db.url));
+                    }
+                }
+            }
+            Err(_) => {
+                let urls: Vec<&str> = ledgers.iter().map(|l| l.db.url.as_str()).collect();
+                let kept = if urls.len() == 1 {
+                    "database kept"
+                } else {
+                    "databases kept"
+                };
+                failed.push(format!("{kind:?} ({kept}: {})", urls.join(" ")));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "failed on: {}", failed.join(", "));
+}
+
+/// Drops a passed test's PostgreSQL database, so runs do not pile databases up on the server.
+pub async fn drop_database(url: &str) {
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    let server = std::env::var("EARMARK_TEST_PG").expect("EARMARK_TEST_PG");
+    sqlx::any::install_default_drivers();
+    if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&server).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
 }
