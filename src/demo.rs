@@ -494,9 +494,8 @@ pub async fn run(
 
     // Recoveries: payments after a death are booked as receivables; most are paid back.
     progress.stage("recoveries", 0, 1);
-    let recovery = flow::payout::recover(store, &mbdk, date(2025, 12, 20)).await?;
+    flow::payout::recover(store, &mbdk, date(2025, 12, 20)).await?;
     let mut back: BTreeMap<String, (Fen, String)> = BTreeMap::new();
-    let _ = recovery;
     for row in recovery_rows(store).await? {
         let slot = back
             .entry(row.0.clone())

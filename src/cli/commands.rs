@@ -242,7 +242,8 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
     }
 }
 
-fn today() -> chrono::NaiveDate {
+/// Today in China (UTC+8): the default business date of every command.
+pub fn today() -> chrono::NaiveDate {
     // Business dates are China's calendar days: UTC+8.
     (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
 }

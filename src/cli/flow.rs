@@ -11,14 +11,10 @@ use earmark::input::table::read_table;
 use earmark::money::{Fen, SignRule, parse_amount};
 use earmark::store::{Outcome, Store};
 
-use super::commands::Failure;
+use super::commands::{Failure, today};
 use super::{AllocateArgs, DisburseArgs, MatchArgs, PayoutCommand, RecoverCommand, ReturnArgs};
 
 type Result<T> = std::result::Result<T, Failure>;
-
-fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
-}
 
 /// A CSV of `code,amount` (county_code or unit_code): every row checked, amounts positive.
 fn read_amounts(path: &Path, code_names: &[&str]) -> Result<HashMap<String, Fen>> {

@@ -6,12 +6,8 @@ use earmark::inspect;
 use earmark::report::OutputFormat;
 use earmark::store::Store;
 
-use super::commands::Failure;
+use super::commands::{Failure, today};
 use super::{ChecksCommand, ReportArgs, ScorecardArgs, SpotCheckArgs, TraceArgs};
-
-fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
-}
 
 fn write_sheet(
     sheet: &earmark::report::Sheet,

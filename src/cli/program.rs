@@ -15,7 +15,7 @@ use earmark::roster::cycle::{Stage, assess};
 use earmark::roster::{RosterEntry, parse_date};
 use earmark::store::{StageRecord, Store};
 
-use super::commands::Failure;
+use super::commands::{Failure, today};
 use super::{CycleCommand, EntitlementArgs, ProgramCommand, TableArgs, TableKind};
 
 type Result<T> = std::result::Result<T, Failure>;
@@ -231,10 +231,6 @@ pub async fn entitlements(store: &Store, args: EntitlementArgs) -> Result<ExitCo
         None => return Err(Failure::refused("refused: --format xlsx needs --out FILE")),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
 }
 
 fn masked(id: &str) -> String {

@@ -156,7 +156,7 @@ impl Store {
         let ids: Vec<&str> = entries.iter().map(|(_, e)| e.id_number.as_str()).collect();
         let existing = self.roster_by_ids(&mut tx, program, &ids).await?;
         let mut report = RosterImportReport::default();
-        let mut to_write: Vec<&RosterEntry> = Vec::new();
+        let mut rows: Vec<RosterEntry> = Vec::new();
         let mut events: Vec<(&str, &str, String)> = Vec::new();
         for (row, entry) in entries {
             match existing.get(&entry.id_number) {
@@ -169,7 +169,7 @@ impl Store {
                 )),
                 None => {
                     report.added += 1;
-                    to_write.push(entry);
+                    rows.push(entry.clone());
                     events.push((entry.id_number.as_str(), "added", String::new()));
                 }
                 Some(old) => {
@@ -200,7 +200,7 @@ impl Store {
                     } else {
                         report.changed += 1;
                         events.push((entry.id_number.as_str(), "changed", String::new()));
-                        to_write.push(entry);
+                        rows.push(merged);
                     }
                 }
             }
@@ -214,21 +214,6 @@ impl Store {
                 refused: report.refused,
             });
         }
-        // Merge events back into rows being written, then write in multi-row statements.
-        let rows: Vec<RosterEntry> = to_write
-            .iter()
-            .map(|e| {
-                let mut e = (*e).clone();
-                if let Some(old) = existing.get(&e.id_number) {
-                    e.death_date = e.death_date.or(old.death_date);
-                    e.employed_from = old.employed_from;
-                    e.employer_kind = old.employer_kind.clone();
-                    e.left_date = old.left_date;
-                    e.left_reason = old.left_reason.clone();
-                }
-                e
-            })
-            .collect();
         let updates: Vec<String> = ROSTER_COLUMNS
             .split(',')
             .map(str::trim)
