@@ -4,6 +4,7 @@
 //! Data flows one way: input (file, CLI) → domain command → ledger entry → store → reports.
 //! The domain modules (`money`, `calendar`, `id_number`, `region`, `ledger`) know nothing of SQL.
 
+pub mod api;
 pub mod calendar;
 pub mod deadline;
 pub mod demo;
@@ -18,6 +19,7 @@ pub mod reference;
 pub mod region;
 pub mod report;
 pub mod roster;
+pub mod service;
 pub mod store;
 
 pub use money::Fen;

@@ -75,6 +75,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let store = Store::open(&cli.db)
         .await
         .map_err(|e| Failure::trouble(format!("error: cannot open the ledger {}: {e}", cli.db)))?;
+    if let Command::Serve(args) = cli.command {
+        return super::serve::serve(store, args).await;
+    }
     let result = dispatch(&store, cli.command).await;
     store.close().await;
     result
@@ -238,7 +241,10 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(_) | Command::Demo(_) => unreachable!("handled before"),
+        Command::User(command) => super::serve::user(store, command).await,
+        Command::Bench(_) | Command::Demo(_) | Command::Serve(_) => {
+            unreachable!("handled before")
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod flow;
 mod inspect;
 mod program;
 mod roster;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,6 +110,54 @@ pub enum Command {
     Export(ExportCommand),
     /// 性能: measure posting throughput against the database's raw insert rate
     Bench(BenchArgs),
+    /// 服务: serve the JSON API, its OpenAPI document and the dashboard to many users at once
+    Serve(ServeArgs),
+    /// 用户: users of the service, their roles and scopes, and their API tokens
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free one and prints it)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Where payout batches' bank files are written
+    #[arg(long, default_value = "bank-files")]
+    pub out: PathBuf,
+    /// Print the OpenAPI document and exit
+    #[arg(long)]
+    pub openapi: bool,
+    /// Run the cross-check sweep and record new findings every N hours (0: never)
+    #[arg(long, default_value_t = 24)]
+    pub sweep_every_hours: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user: --role admin|finance|unit|inspector --scope REGION-or-UNIT
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        /// A region code (finance, inspector: province, city or county), a unit code (unit); admin: *
+        #[arg(long, default_value = "*")]
+        scope: String,
+        /// May see full ID numbers and bank accounts when a request asks for them
+        #[arg(long)]
+        personal_data: bool,
+    },
+    /// Issue an API token for a user (shown once; only its hash is kept)
+    Token {
+        name: String,
+        /// Valid for this many days [default: until revoked]
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Revoke one token (by its id) or every token of a user (by name)
+    Revoke { token_or_user: String },
+    /// List the users
+    List,
 }
 
 #[derive(Subcommand, Debug)]

@@ -43,21 +43,23 @@ pub struct PayoutRequest<'a> {
     pub out_dir: &'a Path,
 }
 
-/// The state of every payout line of a person-month: paid, still with the bank, or failed.
+/// The state of every payout attempt of a person-month: paid, still with the bank, or failed.
+/// Read from the claims that batch lines and direct payments make (see `payout_claims`).
 async fn line_states(
     store: &Store,
     program: &str,
     month: YearMonth,
     ids: &[String],
-) -> Result<HashMap<String, Vec<&'static str>>, StoreError> {
-    let mut states: HashMap<String, Vec<&'static str>> = HashMap::new();
+) -> Result<HashMap<String, Vec<(&'static str, String)>>, StoreError> {
+    let mut states: HashMap<String, Vec<(&'static str, String)>> = HashMap::new();
     for chunk in ids.chunks(4_000) {
         let sql = format!(
-            "SELECT l.id_number, \
-               (SELECT COUNT(*) FROM entries p WHERE p.idem_key = 'post:' || l.payment_key), \
-               (SELECT COUNT(*) FROM entries v WHERE v.idem_key = 'void:' || l.payment_key) \
-             FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-             WHERE b.program = $1 AND l.month = $2 AND l.id_number IN ({})",
+            "SELECT c.id_number, c.payment_key, \
+               (SELECT COUNT(*) FROM entries p WHERE p.idem_key = 'post:' || c.payment_key), \
+               (SELECT COUNT(*) FROM entries v WHERE v.idem_key = 'void:' || c.payment_key), \
+               (SELECT COUNT(*) FROM entries n WHERE n.idem_key = c.payment_key AND n.kind = 'normal') \
+             FROM payout_claims c \
+             WHERE c.program = $1 AND c.month = $2 AND c.id_number IN ({})",
             crate::store::in_list(3, chunk.len())
         );
         let mut query = sqlx::query(portable(store.backend(), sql))
@@ -67,17 +69,57 @@ async fn line_states(
             query = query.bind(id.clone());
         }
         for row in query.fetch_all(store.pool()).await? {
-            let posted: i64 = row.try_get(1)?;
-            let voided: i64 = row.try_get(2)?;
-            let state = match (posted, voided) {
+            let posted: i64 = row.try_get(2)?;
+            let voided: i64 = row.try_get(3)?;
+            let direct: i64 = row.try_get(4)?;
+            let state = match (posted + direct, voided) {
                 (0, 0) => "pending",
                 (_, 0) => "paid",
                 _ => "failed",
             };
-            states.entry(row.try_get(0)?).or_default().push(state);
+            states
+                .entry(row.try_get(0)?)
+                .or_default()
+                .push((state, row.try_get(1)?));
         }
     }
     Ok(states)
+}
+
+/// What the state of a person-month's attempts allows: `Ok(attempt)` for the next attempt's number,
+/// or the reason nobody may pay it now.
+fn next_attempt(earlier: &[(&'static str, String)], month: YearMonth) -> Result<i64, String> {
+    if earlier.iter().any(|(s, _)| *s == "paid") {
+        return Err(format!("already paid for {month}"));
+    }
+    if earlier.iter().any(|(s, _)| *s == "pending") {
+        return Err(format!(
+            "already in a batch for {month} waiting on the bank"
+        ));
+    }
+    Ok(earlier.len() as i64)
+}
+
+fn claim_row(
+    entry: usize,
+    program: &str,
+    id_number: &str,
+    month: YearMonth,
+    attempt: i64,
+    payment_key: &str,
+) -> SideRow {
+    SideRow {
+        entry: Some(entry),
+        table: "payout_claims",
+        columns: &["program", "id_number", "month", "attempt", "payment_key"],
+        values: vec![
+            program.into(),
+            id_number.into(),
+            month.to_string().into(),
+            SideValue::Int(attempt),
+            payment_key.into(),
+        ],
+    }
 }
 
 /// Builds, posts and writes one payout batch.
@@ -130,21 +172,18 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
             continue;
         };
         let earlier = states.get(&person.id_number).cloned().unwrap_or_default();
-        if earlier.contains(&"paid") {
-            screened.push(hit(format!("already paid for {month}")));
-            continue;
-        }
-        if earlier.contains(&"pending") {
-            screened.push(hit(format!(
-                "already in a batch for {month} waiting on the bank"
-            )));
-            continue;
-        }
+        let attempt = match next_attempt(&earlier, month) {
+            Ok(attempt) => attempt,
+            Err(reason) => {
+                screened.push(hit(reason));
+                continue;
+            }
+        };
         let Some(account) = person.bank_account.clone() else {
             screened.push(hit("no bank account on the roster".into()));
             continue;
         };
-        payable.push((person, owed, account, earlier.contains(&"failed")));
+        payable.push((person, owed, account, attempt));
     }
     let batches_before = sqlx::query(
         "SELECT COUNT(*) FROM payout_batches WHERE unit_code = $1 AND program = $2 AND month = $3",
@@ -198,7 +237,7 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
     let mut lines = Vec::new();
     let mut total = Fen::ZERO;
     let mut retries = 0;
-    for (index, ((person, owed, account, retry), accrual_key)) in
+    for (index, ((person, owed, account, attempt), accrual_key)) in
         payable.iter().zip(&accrual_keys).enumerate()
     {
         let line_no = index as u32 + 1;
@@ -206,7 +245,7 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         total = total
             .checked_add(amount)
             .ok_or_else(|| StoreError::Invalid("batch total overflows".into()))?;
-        if *retry {
+        if *attempt > 0 {
             retries += 1;
         }
         // The month's entitlement is recognised once; a retry after a failed line reuses it.
@@ -230,6 +269,14 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
             ));
         }
         let payment_key = format!("payment:{batch_id}:{line_no}");
+        side.push(claim_row(
+            entries.len(),
+            program.code(),
+            &person.id_number,
+            month,
+            *attempt,
+            &payment_key,
+        ));
         entries.push(
             NewEntry::normal(
                 payment_key.clone(),
@@ -769,4 +816,239 @@ pub async fn receive(
         .post_with(&[entry], BatchMode::AllOrNothing, &side)
         .await?;
     Ok(outcomes.remove(0))
+}
+
+/// One person-month a unit records as paid (a counter payment, or one its bank confirmed outside a
+/// batch file).
+#[derive(Clone, Debug)]
+pub struct PaymentLine {
+    pub id_number: String,
+    pub month: YearMonth,
+}
+
+/// What became of one payment line.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PaymentOutcome {
+    pub id_number: String,
+    pub month: String,
+    pub amount: Fen,
+    /// `paid` (posted now) or `already` (this very payment was posted before: nothing changed).
+    pub status: &'static str,
+    pub entry_key: String,
+}
+
+/// The lines of a payment request that may not be paid, each with its reason; nothing was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRefusal {
+    pub lines: Vec<(usize, String)>,
+}
+
+/// 直接发放: records payments a unit made, one entry per person-month (accrual if not yet accrued,
+/// then payable ← unit held). Every line is checked first (on this unit's roster, owed that month,
+/// not paid or waiting on the bank); one bad line refuses the request and nothing is written.
+/// The payment's key is the person-month and attempt, so a client's retry is a no-op, and a claim
+/// per person-month attempt makes a concurrent second payment collide instead of paying twice.
+pub async fn pay(
+    store: &Store,
+    program: &Program,
+    unit_code: &str,
+    date: NaiveDate,
+    lines: &[PaymentLine],
+) -> Result<Result<Vec<PaymentOutcome>, PaymentRefusal>, StoreError> {
+    if lines.is_empty() {
+        return Err(StoreError::Invalid(
+            "a payment needs at least one line".into(),
+        ));
+    }
+    let unit = store
+        .units()
+        .await?
+        .into_iter()
+        .find(|u| u.code == unit_code)
+        .ok_or_else(|| StoreError::Invalid(format!("unit {unit_code} is not registered")))?;
+    let regions = store.regions().await?;
+    let ids: Vec<String> = lines.iter().map(|l| l.id_number.clone()).collect();
+    let people: HashMap<String, crate::roster::RosterEntry> = store
+        .roster_entries_by_id(program.code(), &ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id_number.clone(), p))
+        .collect();
+    // Line states per month asked for.
+    let mut by_month: HashMap<YearMonth, Vec<String>> = HashMap::new();
+    for line in lines {
+        by_month
+            .entry(line.month)
+            .or_default()
+            .push(line.id_number.clone());
+    }
+    let mut states: HashMap<(YearMonth, String), Vec<(&'static str, String)>> = HashMap::new();
+    for (month, ids) in &by_month {
+        for (id, s) in line_states(store, program.code(), *month, ids).await? {
+            states.insert((*month, id), s);
+        }
+    }
+    let mut refused = Vec::new();
+    let mut seen = HashSet::new();
+    let mut planned = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let row = index + 1;
+        let month = line.month;
+        if !seen.insert((line.id_number.clone(), month)) {
+            refused.push((row, format!("{month} is listed twice for this person")));
+            continue;
+        }
+        let Some(person) = people.get(&line.id_number) else {
+            refused.push((row, format!("not on the {} roster", program.code())));
+            continue;
+        };
+        if person.unit.as_deref() != Some(unit.code.as_str()) {
+            refused.push((row, format!("not on unit {}'s roster", unit.code)));
+            continue;
+        }
+        let owed = entitlements(program, &person.beneficiary(&regions), month, month)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?
+            .into_iter()
+            .next();
+        let Some(owed) = owed else {
+            let why = if let Some(d) = person.death_date.filter(|d| *d < month.first_day()) {
+                format!("died {d}: nothing is owed for {month}")
+            } else if let Some(x) = &person.exclusion {
+                format!("excluded ({x}): nothing is owed")
+            } else {
+                format!("nothing is owed for {month}")
+            };
+            refused.push((row, why));
+            continue;
+        };
+        let earlier = states
+            .get(&(month, line.id_number.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let attempt = earlier.len() as i64;
+        let key = format!(
+            "pay:{}:{}:{month}:{attempt}",
+            program.code(),
+            line.id_number
+        );
+        // This very payment, posted before (a retry whose answer was lost): report it as it stands.
+        let earlier_same = earlier.iter().any(|(s, k)| {
+            *s == "paid"
+                && *k
+                    == format!(
+                        "pay:{}:{}:{month}:{}",
+                        program.code(),
+                        line.id_number,
+                        attempt - 1
+                    )
+        });
+        if earlier_same {
+            planned.push((
+                line,
+                person,
+                owed.amount,
+                format!(
+                    "pay:{}:{}:{month}:{}",
+                    program.code(),
+                    line.id_number,
+                    attempt - 1
+                ),
+                attempt - 1,
+                true,
+            ));
+            continue;
+        }
+        if let Err(reason) = next_attempt(&earlier, month) {
+            refused.push((row, reason));
+            continue;
+        }
+        planned.push((line, person, owed.amount, key, attempt, false));
+    }
+    if !refused.is_empty() {
+        return Ok(Err(PaymentRefusal { lines: refused }));
+    }
+    let accrual_keys: Vec<String> = planned
+        .iter()
+        .filter(|p| !p.5)
+        .map(|(l, _, _, _, _, _)| format!("accrual:{}:{}:{}", program.code(), l.id_number, l.month))
+        .collect();
+    let accrued = store.existing_keys(&accrual_keys).await?;
+    let mut entries = Vec::new();
+    let mut side = Vec::new();
+    let mut outcomes = Vec::new();
+    for (line, person, amount, key, attempt, already) in &planned {
+        outcomes.push(PaymentOutcome {
+            id_number: person.id_number.clone(),
+            month: line.month.to_string(),
+            amount: *amount,
+            status: if *already { "already" } else { "paid" },
+            entry_key: key.clone(),
+        });
+        if *already {
+            continue;
+        }
+        let accrual_key = format!(
+            "accrual:{}:{}:{}",
+            program.code(),
+            line.id_number,
+            line.month
+        );
+        if !accrued.contains(&accrual_key) {
+            entries.push(NewEntry::normal(
+                accrual_key,
+                date,
+                &unit.county,
+                program.code(),
+                format!("应发 {}", line.month),
+                vec![
+                    Posting {
+                        account: AccountRef::new(person.id_number.clone(), AccountKind::Paid),
+                        amount: *amount,
+                    },
+                    Posting {
+                        account: AccountRef::new(person.id_number.clone(), AccountKind::Payable),
+                        amount: Fen(-amount.get()),
+                    },
+                ],
+            ));
+        }
+        side.push(claim_row(
+            entries.len(),
+            program.code(),
+            &person.id_number,
+            line.month,
+            *attempt,
+            key,
+        ));
+        entries.push(NewEntry::normal(
+            key.clone(),
+            date,
+            &unit.county,
+            program.code(),
+            format!("发放 {} {}", unit.code, line.month),
+            vec![
+                Posting {
+                    account: AccountRef::new(person.id_number.clone(), AccountKind::Payable),
+                    amount: *amount,
+                },
+                Posting {
+                    account: AccountRef::new(unit.code.clone(), AccountKind::Held),
+                    amount: Fen(-amount.get()),
+                },
+            ],
+        ));
+    }
+    if !entries.is_empty() {
+        let posted = store
+            .post_with(&entries, BatchMode::AllOrNothing, &side)
+            .await?;
+        // A concurrent identical request may have posted the same payment first: say so.
+        for outcome in outcomes.iter_mut().filter(|o| o.status == "paid") {
+            let index = entries.iter().position(|e| e.key == outcome.entry_key);
+            if let Some(Outcome::AlreadyPosted { .. }) = index.and_then(|i| posted.get(i)) {
+                outcome.status = "already";
+            }
+        }
+    }
+    Ok(Ok(outcomes))
 }

@@ -42,6 +42,9 @@ pub enum StoreError {
     NotInitialised { url: String },
     #[error("{0}")]
     Invalid(String),
+    /// Another writer got there first (a claim collided); retrying shows the state it left.
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]

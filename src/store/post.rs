@@ -141,6 +141,9 @@ impl Store {
         let regions = self.regions().await?;
         let programs = self.known_programs().await?;
         let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            self.lock_counties(&mut tx, entries).await?;
+        }
 
         // What the database already holds: the batch's own keys and the keys it refers to.
         let mut wanted: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
@@ -412,9 +415,17 @@ impl Store {
                 Some(Some(Outcome::Posted { .. } | Outcome::AlreadyPosted { .. }))
             )
         };
+        let new = |i: usize| matches!(outcomes.get(i), Some(Some(Outcome::Posted { .. })));
+        // A claim is made only by an entry posted now: a repeated request claims nothing again.
         write_side_rows(
             &mut tx,
-            side.iter().filter(|r| r.entry.is_none_or(standing)),
+            side.iter().filter(|r| {
+                if CLAIM_TABLES.contains(&r.table) {
+                    r.entry.is_none_or(new)
+                } else {
+                    r.entry.is_none_or(standing)
+                }
+            }),
         )
         .await?;
         tx.commit().await?;
@@ -581,6 +592,46 @@ impl Store {
     /// Reads (and on PostgreSQL locks, in code order so that writers cannot deadlock) the chain head
     /// of every county the batch touches. A county's writers queue here: its balances, sequence and
     /// hash chain change only under this lock. On SQLite, BEGIN IMMEDIATE already serialises writers.
+    /// PostgreSQL: takes each county's writer lock (a transaction-scoped advisory lock) before the
+    /// batch reads anything, in county order, so two writers in one county queue whole and the second
+    /// reads what the first committed (keys, accounts, balances), as BEGIN IMMEDIATE does on SQLite.
+    /// The counties are the entries' own and those of the entries they resolve or reverse.
+    async fn lock_counties(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        entries: &[NewEntry],
+    ) -> Result<(), StoreError> {
+        let mut counties: std::collections::BTreeSet<String> = entries
+            .iter()
+            .filter(|e| !e.county.is_empty())
+            .map(|e| e.county.clone())
+            .collect();
+        let targets: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| e.refers_to.as_deref())
+            .collect();
+        for chunk in targets.chunks(PARAMS_PER_STATEMENT_MAX) {
+            let sql = format!(
+                "SELECT DISTINCT county_code FROM entries WHERE idem_key IN ({})",
+                in_list(1, chunk.len())
+            );
+            let mut query = sqlx::query(portable(self.backend, sql));
+            for key in chunk {
+                query = query.bind(key.to_string());
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                counties.insert(row.try_get(0)?);
+            }
+        }
+        for county in counties {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('earmark county ' || $1))::text")
+                .bind(county)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn lock_heads(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -1144,6 +1195,10 @@ impl From<Option<i64>> for SideValue {
     }
 }
 
+/// Tables whose rows are claims: a row already there means another writer got there first, so the
+/// whole batch is refused (other side rows are facts, and writing one twice is a no-op).
+const CLAIM_TABLES: &[&str] = &["payout_claims"];
+
 /// A row for one of the flow's own tables, written with the entries it describes.
 #[derive(Clone, Debug)]
 pub struct SideRow {
@@ -1171,11 +1226,12 @@ async fn write_side_rows<'a>(
         {
             end += 1;
         }
+        let claim = CLAIM_TABLES.contains(&table);
         let sql = values_sql(
             &format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")),
             end - start,
             columns.len(),
-            " ON CONFLICT DO NOTHING",
+            if claim { "" } else { " ON CONFLICT DO NOTHING" },
         );
         let mut query = sqlx::query(portable(backend_of(tx), sql));
         for row in &rows[start..end] {
@@ -1189,7 +1245,17 @@ async fn write_side_rows<'a>(
                 };
             }
         }
-        query.execute(&mut **tx).await?;
+        match query.execute(&mut **tx).await {
+            Err(sqlx::Error::Database(e)) if claim && e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!(
+                    "another writer claimed the same {table} row at the same moment \
+                     (a person-month already in a payout or payment); nothing was written"
+                )));
+            }
+            other => {
+                other?;
+            }
+        }
         start = end;
     }
     Ok(())

@@ -323,6 +323,29 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// The given people on `program`'s roster, whichever unit pays them (absent ones are left out).
+    pub async fn roster_entries_by_id(
+        &self,
+        program: &str,
+        ids: &[String],
+    ) -> Result<Vec<RosterEntry>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(PARAMS_PER_STATEMENT_MAX - 1) {
+            let sql = format!(
+                "SELECT {ROSTER_COLUMNS} FROM roster WHERE program = $1 AND id_number IN ({})",
+                in_list(2, chunk.len())
+            );
+            let mut query = sqlx::query(portable(self.backend, sql)).bind(program.to_string());
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                out.push(entry_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Applies deaths and employments to every roster the person is on, in one transaction.
     /// Returns how many events were applied and the lines of persons on no roster.
     pub async fn record_life_events(
