@@ -164,6 +164,7 @@ pub async fn run(
     store: &Store,
     scale: Scale,
     seed: u64,
+    counties_max: Option<usize>,
     out: &Path,
     progress: &mut dyn Progress,
 ) -> Result<DemoSummary, StoreError> {
@@ -173,7 +174,12 @@ pub async fn run(
     progress.stage("init", 0, 1);
     store.init().await?;
     let regions = store.regions().await?;
-    let counties = scale.counties(&regions);
+    let mut counties = scale.counties(&regions);
+    // A benchmark may take only the first N county books of the scale (in code order).
+    if let Some(n) = counties_max {
+        counties.sort();
+        counties.truncate(n.max(1));
+    }
 
     // The 1-9 year tier is priced by each city (the policy leaves it to them): the demo sets one per
     // city, from 200.00 to 500.00, marked in the program file as demo values.

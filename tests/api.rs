@@ -203,7 +203,7 @@ fn setup(ledger: &Ledger) -> BTreeMap<&'static str, String> {
         ("admin", "admin", "*", true),
         ("gd-finance", "finance", "440000", false),
         ("st-finance", "finance", "440500", false),
-        ("jp-finance", "finance", "440511", false),
+        ("jp-finance", "finance", "440511", true),
         ("lw-finance", "finance", "440103", false),
         ("unit1", "unit", "U44051101", true),
         ("unit3", "unit", "U44010301", false),
@@ -477,6 +477,52 @@ fn roles_scope_bad_requests_and_the_audit_log() {
         );
         assert_eq!(province_report.status, 403, "{}", province_report.show());
 
+        // The county's and the city's tables run on the same engine, scoped the same way.
+        let city_table = server.get(
+            &tokens["st-finance"],
+            "/api/v1/reports/table_city_summary?program=MBDK&city=440500&year=2025",
+        );
+        assert_eq!(city_table.status, 200, "{}", city_table.show());
+        let row = city_table.body["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["county_code"] == "440511")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(row["persons"], 44, "Jinping's 44 people: {row}");
+        assert_eq!(row["tier_30"], 44, "all in the top tier: {row}");
+        let not_theirs = server.get(
+            &tokens["jp-finance"],
+            "/api/v1/reports/table_city_summary?program=MBDK&city=440500&year=2025",
+        );
+        assert_eq!(not_theirs.status, 403, "{}", not_theirs.show());
+        let roster_xlsx = server.get(
+            &tokens["jp-finance"],
+            "/api/v1/reports/table_roster?program=MBDK&county=440511&year=2025&format=xlsx",
+        );
+        assert_eq!(roster_xlsx.status, 200);
+        let whole_ids = server.get(
+            &tokens["lw-finance"],
+            "/api/v1/reports/table_roster?program=MBDK&county=440103&year=2025",
+        );
+        assert_eq!(
+            whole_ids.status,
+            403,
+            "whole IDs need the right: {}",
+            whole_ids.show()
+        );
+        let no_year = server.get(
+            &tokens["jp-finance"],
+            "/api/v1/reports/table_roster?program=MBDK&county=440511",
+        );
+        assert_eq!(no_year.status, 400, "{}", no_year.show());
+        assert!(
+            no_year.error_message().contains("year"),
+            "{}",
+            no_year.show()
+        );
+
         // People: masked by default, full only for a user with the right who asks.
         let masked = server.get(
             &tokens["unit1"],
@@ -734,5 +780,147 @@ fn thirty_two_clients_paying_from_one_unit() {
             .filter(|r| r["path"] == "/api/v1/payments")
             .count();
         assert_eq!(posts, total, "one audit record per payment request");
+    });
+}
+
+#[test]
+fn posting_time_rules_block_and_warn_by_name() {
+    on_every_backend(|ledger| {
+        let tokens = setup(ledger);
+        let server = Server::start(ledger);
+        let people = people();
+        fund(&server, &tokens);
+        let admin = &tokens["admin"];
+        let pay = |id: &str, month: &str| {
+            server.post(
+                admin,
+                "/api/v1/payments",
+                &json!({"unit": "U44051101", "program": PROGRAM, "date": "2025-02-20",
+                        "lines": [{"id_number": id, "month": month}]}),
+            )
+        };
+
+        // R01: a death known before the month blocks the payment.
+        let deaths = format!(
+            "id_number,death_date,source\n{},2024-12-10,公安户籍\n",
+            people[0][5]
+        );
+        ledger.ok(&["import", "deaths", ledger.write("deaths.csv", deaths)]);
+        let dead = pay(&people[0][5], "2025-01");
+        assert_eq!(dead.status, 422, "{}", dead.show());
+        assert!(
+            dead.text.contains("R01 死亡后仍发放: died 2024-12-10"),
+            "{}",
+            dead.show()
+        );
+
+        // R03: paid directly, then a batch for the month screens the person out by name.
+        assert_eq!(pay(&people[0][6], "2025-01").status, 200);
+        let batch = ledger.ok(&[
+            "payout",
+            "create",
+            "--unit",
+            "U44051101",
+            "--program",
+            PROGRAM,
+            "--month",
+            "2025-01",
+            "--date",
+            "2025-01-21",
+            "--out",
+            "bank",
+        ]);
+        batch.assert_stdout_has("R03 同一人同月重复发放: already paid for 2025-01");
+        batch.assert_stdout_has("R01 死亡后仍发放: died 2024-12-10");
+        let again = pay(&people[0][7], "2025-01");
+        assert_eq!(again.status, 422, "waiting on the bank: {}", again.show());
+        assert!(again.text.contains("R03"), "{}", again.show());
+
+        // R05: two people sharing one bank account are paid, with a warning naming the rule.
+        let roster = ledger.read("roster.csv");
+        let account_1 = roster
+            .lines()
+            .find(|l| l.starts_with(&people[0][1]))
+            .unwrap()
+            .split(',')
+            .nth(8)
+            .unwrap()
+            .to_string();
+        let account_2 = roster
+            .lines()
+            .find(|l| l.starts_with(&people[0][2]))
+            .unwrap()
+            .split(',')
+            .nth(8)
+            .unwrap()
+            .to_string();
+        let shared = roster.replacen(&account_2, &account_1, 1);
+        ledger.ok(&[
+            "import",
+            "roster",
+            "--program",
+            PROGRAM,
+            ledger.write("roster2.csv", shared),
+        ]);
+        let feb = ledger.ok(&[
+            "payout",
+            "create",
+            "--unit",
+            "U44051101",
+            "--program",
+            PROGRAM,
+            "--month",
+            "2025-02",
+            "--date",
+            "2025-02-21",
+            "--out",
+            "bank",
+        ]);
+        feb.assert_stdout_has("paid with a warning (2)");
+        feb.assert_stdout_has("R05 多人共用同一银行账户");
+
+        // R06: someone who reaches 60 only in 2026 is not paid in 2025, by name.
+        let young = make_id("440511", common::day("1966-05-05"), 901)
+            .as_str()
+            .to_string();
+        let mut roster = ledger.read("roster2.csv");
+        roster.push_str(&format!(
+            "{young},青年,男,1966-05-05,60,440511,,U44051101,6222999999999999,,\n"
+        ));
+        ledger.ok(&[
+            "import",
+            "roster",
+            "--program",
+            PROGRAM,
+            ledger.write("roster3.csv", roster),
+        ]);
+        let under = pay(&young, "2025-03");
+        assert_eq!(under.status, 422, "{}", under.show());
+        assert!(
+            under
+                .text
+                .contains("R06 未达规定年龄即发放: reaches 60 on 2026-05-05"),
+            "{}",
+            under.show()
+        );
+
+        // R08: a release below the computed share is posted with a warning.
+        let short = server.post(
+            admin,
+            "/api/v1/allocations",
+            &json!({"program": PROGRAM, "level": "province", "document": "粤财教〔2025〕9号",
+                    "date": "2025-04-01", "from": "2025-04", "to": "2025-04", "county": "440511",
+                    "amounts": {"440511": "100.00"}}),
+        );
+        assert_eq!(short.status, 200, "{}", short.show());
+        let warning = short.body["lines"][0]["warning"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            warning.starts_with("R08 分担资金未足额到位"),
+            "{}",
+            short.show()
+        );
+        ledger.ok(&["check"]);
     });
 }

@@ -1159,7 +1159,7 @@ fn the_county_summary_and_the_city_summary_in_csv_and_xlsx() {
                 "--out",
                 "x.csv",
             ])
-            .assert_stderr_has("--city 440511 is not a city");
+            .assert_stderr_has("parameter city: \"440511\" is not a city");
         ledger
             .refused(&[
                 "table",
@@ -1173,7 +1173,7 @@ fn the_county_summary_and_the_city_summary_in_csv_and_xlsx() {
                 "--out",
                 "x.csv",
             ])
-            .assert_stderr_has("--county 440500 is not a county");
+            .assert_stderr_has("parameter county: \"440500\" is not a county");
     });
 }
 

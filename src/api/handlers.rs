@@ -371,6 +371,8 @@ pub struct TransferLineOut {
     /// `posted`, `already` (same document posted before), `refused: …`, or `dry_run`.
     pub outcome: String,
     pub entry_seq: Option<i64>,
+    /// A posting-time warning (R08: below the computed share).
+    pub warning: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -395,6 +397,7 @@ fn transfer_result(lines: Vec<flow::TransferLine>, dry_run: bool) -> TransferRes
                 None => ("nothing to post".to_string(), None),
             };
             TransferLineOut {
+                warning: l.warning(),
                 county: l.county,
                 to: l.to,
                 persons: l.persons,
@@ -719,6 +722,19 @@ pub struct ScreenHitOut {
     pub id_masked: String,
     pub name: String,
     pub reason: String,
+    /// The cross-check rule (R01…) that blocked the line or warns about it.
+    pub rule: Option<String>,
+}
+
+fn hits(hits: Vec<flow::payout::ScreenHit>) -> Vec<ScreenHitOut> {
+    hits.into_iter()
+        .map(|h| ScreenHitOut {
+            rule: h.rule.map(|r| r.code().to_string()),
+            id_masked: h.id_masked,
+            name: h.name,
+            reason: h.reason,
+        })
+        .collect()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -731,6 +747,8 @@ pub struct BatchOut {
     /// Where to download the bank file.
     pub file_url: String,
     pub screened: Vec<ScreenHitOut>,
+    /// Lines paid with a posting-time warning (R05).
+    pub warnings: Vec<ScreenHitOut>,
 }
 
 /// 发放: builds a payout batch for one unit and month, reserves every line on the unit's funds
@@ -788,15 +806,8 @@ async fn create_batch(
         lines: report.lines,
         total: report.total.to_string(),
         retries: report.retries,
-        screened: report
-            .screened
-            .into_iter()
-            .map(|h| ScreenHitOut {
-                id_masked: h.id_masked,
-                name: h.name,
-                reason: h.reason,
-            })
-            .collect(),
+        screened: hits(report.screened),
+        warnings: hits(report.warnings),
     }))
 }
 
@@ -1411,7 +1422,16 @@ async fn report_run(
         .collect();
     let regions = store.regions().await?;
     let units = store.units().await?;
-    if readable_counties(&user, &regions, &units).is_some() {
+    let city = params
+        .iter()
+        .find(|(k, _)| k == "city")
+        .map(|(_, v)| v.trim().to_string());
+    if let Some(city) = city.filter(|_| readable_counties(&user, &regions, &units).is_some()) {
+        // A city's table (附件5): the city's own finance or inspectors, or the province's.
+        if user.role == Role::Unit || user.scope != city {
+            return Err(deny(&user, &format!("read city {city}'s tables")));
+        }
+    } else if readable_counties(&user, &regions, &units).is_some() {
         let county = params
             .iter()
             .find(|(k, _)| k == "county")
@@ -1425,6 +1445,13 @@ async fn report_run(
                 ));
             }
         }
+    }
+    // The county's registry tables carry whole ID numbers: only for users with that right.
+    if matches!(def.name.as_str(), "table_roster" | "table_changes") && !user.personal_data {
+        return Err(deny(
+            &user,
+            "read tables with whole ID numbers (needs the personal-data right)",
+        ));
     }
     let sheet = crate::inspect::engine::run(store, &def, &params).await?;
     sheet_response(&sheet, format)

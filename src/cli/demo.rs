@@ -53,7 +53,15 @@ pub async fn run(store: &Store, args: DemoArgs) -> Result<ExitCode, Failure> {
         current: String::new(),
         started,
     };
-    let summary = demo::run(store, args.scale, args.seed, &args.out, &mut bar).await?;
+    let summary = demo::run(
+        store,
+        args.scale,
+        args.seed,
+        args.counties,
+        &args.out,
+        &mut bar,
+    )
+    .await?;
     if bar.terminal {
         eprintln!();
     }

@@ -84,10 +84,10 @@ fn print_lines(title: &str, lines: &[TransferLine], dry_run: bool) {
             None if l.amount.is_zero() => "nothing to post".into(),
             None => String::new(),
         };
-        let flag = if l.amount != l.computed {
-            " ≠测算"
-        } else {
-            ""
+        let flag = match l.warning() {
+            Some(w) => format!(" ≠测算 {w}"),
+            None if l.amount != l.computed => " ≠测算".to_string(),
+            None => String::new(),
         };
         println!(
             "{:<10} {:<16} {:>8} {:>10} {:>20} {:>20}  {outcome}{flag}",
@@ -303,7 +303,16 @@ pub async fn payout(store: &Store, command: PayoutCommand) -> Result<ExitCode> {
             if !report.screened.is_empty() {
                 println!("screened out ({}):", report.screened.len());
                 for hit in &report.screened {
-                    println!("  {}  {}  {}", hit.id_masked, hit.name, hit.reason);
+                    println!("  {}  {}  {}", hit.id_masked, hit.name, hit.describe());
+                }
+            }
+            if !report.warnings.is_empty() {
+                println!(
+                    "paid with a warning ({}), to check before the bank runs the file:",
+                    report.warnings.len()
+                );
+                for hit in &report.warnings {
+                    println!("  {}  {}  {}", hit.id_masked, hit.name, hit.describe());
                 }
             }
         }

@@ -341,6 +341,9 @@ pub struct DemoArgs {
     /// Where bank files and reports are written
     #[arg(long, default_value = "demo-output")]
     pub out: PathBuf,
+    /// Only the first N county books of the scale, in code order (for benchmarks of a given size)
+    #[arg(long)]
+    pub counties: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -573,24 +576,10 @@ pub enum CycleCommand {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TableKind {
-    /// 发放对象名册表 (county)
-    Roster,
-    /// 发放对象增减情况表 (county)
-    Changes,
-    /// 发放对象人数汇总表 (county)
-    Summary,
-    /// 附件5: 人数汇总表 over a city's counties
-    CitySummary,
-    /// 公示名单: names and masked ID numbers
-    Notice,
-}
-
 #[derive(clap::Args, Debug)]
 pub struct TableArgs {
     #[arg(value_enum)]
-    pub kind: TableKind,
+    pub kind: earmark::program::tables::TableKind,
     #[arg(long)]
     pub program: String,
     /// The year the table is for

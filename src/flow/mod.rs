@@ -136,6 +136,25 @@ pub async fn county_needs(
     Ok(needs)
 }
 
+impl TransferLine {
+    /// R08 at posting time: a release or matching share below the computed need is posted, with a
+    /// warning naming the rule (the reconciliation and the sweep show it too).
+    pub fn warning(&self) -> Option<String> {
+        // Releases and matching shares go to county finance; a disbursement's line names a unit.
+        (self.to == self.county && self.amount < self.computed).then(|| {
+            format!(
+                "{}: {} below the computed {}",
+                crate::inspect::checks::Rule::ShortShare.label(),
+                self.computed
+                    .checked_sub(self.amount)
+                    .unwrap_or(Fen::ZERO)
+                    .grouped(),
+                self.computed.grouped()
+            )
+        })
+    }
+}
+
 /// One line of a release, matching or disbursement: who receives, how much is needed and given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferLine {

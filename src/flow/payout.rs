@@ -11,6 +11,7 @@ use sqlx::Row;
 use super::bank::{self, BankFormat, LineStatus, PayoutBatch, PayoutLine};
 use crate::calendar::YearMonth;
 use crate::id_number::IdNumber;
+use crate::inspect::checks::Rule;
 use crate::ledger::{AccountKind, AccountRef, EntryKind, NewEntry, Posting};
 use crate::money::Fen;
 use crate::program::{Program, entitlements};
@@ -22,6 +23,93 @@ pub struct ScreenHit {
     pub id_masked: String,
     pub name: String,
     pub reason: String,
+    /// The cross-check rule (R01…) that blocks the line, or warns about it, at posting time.
+    pub rule: Option<Rule>,
+}
+
+impl ScreenHit {
+    /// `R01 死亡后仍发放: died 2025-05-10`, or the reason alone when no rule is concerned.
+    pub fn describe(&self) -> String {
+        match self.rule {
+            Some(rule) => format!("{}: {}", rule.label(), self.reason),
+            None => self.reason.clone(),
+        }
+    }
+}
+
+/// Why a person is owed nothing for `month`, and the posting-time rule that says so (R01 death,
+/// R02 employment, R06 age), or `None` for reasons of the roster itself (an exclusion, leaving).
+fn not_owed(
+    program: &Program,
+    person: &crate::roster::RosterEntry,
+    month: YearMonth,
+) -> (Option<Rule>, String) {
+    if let Some(d) = person.death_date.filter(|d| *d < month.first_day()) {
+        return (Some(Rule::PaidAfterDeath), format!("died {d}"));
+    }
+    if let Some(x) = &person.exclusion {
+        return (None, format!("excluded: {x}"));
+    }
+    if let Some(d) = person.employed_from.filter(|d| *d < month.first_day()) {
+        return (
+            Some(Rule::PaidWhileEmployed),
+            format!("employed as staff from {d}"),
+        );
+    }
+    if let (Some(d), Some(r)) = (person.left_date, &person.left_reason) {
+        return (None, format!("left the roster {d} ({r})"));
+    }
+    if let Some((first, reached, years)) =
+        crate::inspect::checks::first_month_by_age(program, person.sex, person.birth_date)
+        && month < first
+    {
+        return (
+            Some(Rule::UnderAge),
+            format!("reaches {years} on {reached}: payable from {first}"),
+        );
+    }
+    (None, format!("nothing is owed for {month}"))
+}
+
+fn describe(rule: Option<Rule>, reason: String) -> String {
+    match rule {
+        Some(rule) => format!("{}: {reason}", rule.label()),
+        None => reason,
+    }
+}
+
+/// R04 at posting time: the person-months already paid (or waiting on the bank) by a program this
+/// one cannot be combined with (either way). Returns id → the other program.
+async fn paid_by_excluded(
+    store: &Store,
+    program: &Program,
+    month: YearMonth,
+    ids: &[String],
+) -> Result<HashMap<String, String>, StoreError> {
+    // Exclusion works both ways: the programs this one excludes, and those that exclude it.
+    let mut others: Vec<String> = program.excludes().to_vec();
+    for (code, _) in store.programs().await? {
+        if code != program.code()
+            && !others.contains(&code)
+            && store
+                .program(&code)
+                .await?
+                .excludes()
+                .iter()
+                .any(|x| x == program.code())
+        {
+            others.push(code);
+        }
+    }
+    let mut out = HashMap::new();
+    for other in &others {
+        for (id, states) in line_states(store, other, month, ids).await? {
+            if states.iter().any(|(s, _)| *s != "failed") {
+                out.insert(id, other.clone());
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Debug)]
@@ -32,6 +120,53 @@ pub struct PayoutReport {
     pub file: PathBuf,
     pub retries: usize,
     pub screened: Vec<ScreenHit>,
+    /// Lines paid, with a posting-time warning (R05: one account for several persons).
+    pub warnings: Vec<ScreenHit>,
+}
+
+/// R05 at posting time: lines of a batch whose bank account is also another person's (siblings of
+/// one guardian excepted). They are paid; the warning says to check them.
+fn shared_accounts(
+    payable: &[(
+        &crate::roster::RosterEntry,
+        crate::program::Entitlement,
+        String,
+        i64,
+    )],
+) -> Vec<ScreenHit> {
+    let mut by_account: HashMap<&str, Vec<&crate::roster::RosterEntry>> = HashMap::new();
+    for (person, _, account, _) in payable {
+        by_account.entry(account.as_str()).or_default().push(person);
+    }
+    let mut out = Vec::new();
+    for (account, people) in by_account {
+        let guardians: HashSet<Option<&str>> = people
+            .iter()
+            .map(|p| p.guardian_id_number.as_deref())
+            .collect();
+        if people.len() < 2 || (guardians.len() == 1 && !guardians.contains(&None)) {
+            continue;
+        }
+        let tail: String = account
+            .chars()
+            .skip(account.chars().count().saturating_sub(4))
+            .collect();
+        for p in &people {
+            out.push(ScreenHit {
+                id_masked: IdNumber::parse(&p.id_number)
+                    .map(|i| i.masked())
+                    .unwrap_or_default(),
+                name: p.name.clone(),
+                reason: format!(
+                    "account ****{tail} is also on the line of {} other person(s)",
+                    people.len() - 1
+                ),
+                rule: Some(Rule::SharedAccount),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.reason.cmp(&b.reason).then(a.id_masked.cmp(&b.id_masked)));
+    out
 }
 
 pub struct PayoutRequest<'a> {
@@ -145,46 +280,54 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
     }
     let ids: Vec<String> = people.iter().map(|p| p.id_number.clone()).collect();
     let states = line_states(store, program.code(), month, &ids).await?;
+    let excluded = paid_by_excluded(store, program, month, &ids).await?;
     let mut screened = Vec::new();
     let mut payable = Vec::new();
     for person in &people {
         let masked = IdNumber::parse(&person.id_number)
             .map(|i| i.masked())
             .unwrap_or_default();
-        let hit = |reason: String| ScreenHit {
+        let hit = |rule: Option<Rule>, reason: String| ScreenHit {
             id_masked: masked.clone(),
             name: person.name.clone(),
             reason,
+            rule,
         };
         let rows = entitlements(program, &person.beneficiary(&regions), month, month)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let Some(owed) = rows.into_iter().next() else {
-            // Not owed this month: say why when the reason is one the screen exists for.
-            if let Some(d) = person.death_date.filter(|d| *d < month.first_day()) {
-                screened.push(hit(format!("died {d}")));
-            } else if let Some(x) = &person.exclusion {
-                screened.push(hit(format!("excluded: {x}")));
-            } else if let Some(d) = person.employed_from.filter(|d| *d < month.first_day()) {
-                screened.push(hit(format!("employed as staff from {d}")));
-            } else if let (Some(d), Some(r)) = (person.left_date, &person.left_reason) {
-                screened.push(hit(format!("left the roster {d} ({r})")));
+            // Not owed this month: say why, naming the rule that blocks the line.
+            let (rule, reason) = not_owed(program, person, month);
+            if rule.is_some() || !reason.starts_with("nothing is owed") {
+                screened.push(hit(rule, reason));
             }
             continue;
         };
+        if let Some(other) = excluded.get(&person.id_number) {
+            screened.push(hit(
+                Some(Rule::ExcludedPrograms),
+                format!(
+                    "paid by {other} for {month}, which {} cannot be combined with",
+                    program.code()
+                ),
+            ));
+            continue;
+        }
         let earlier = states.get(&person.id_number).cloned().unwrap_or_default();
         let attempt = match next_attempt(&earlier, month) {
             Ok(attempt) => attempt,
             Err(reason) => {
-                screened.push(hit(reason));
+                screened.push(hit(Some(Rule::PaidTwice), reason));
                 continue;
             }
         };
         let Some(account) = person.bank_account.clone() else {
-            screened.push(hit("no bank account on the roster".into()));
+            screened.push(hit(None, "no bank account on the roster".into()));
             continue;
         };
         payable.push((person, owed, account, attempt));
     }
+    let warnings = shared_accounts(&payable);
     let batches_before = sqlx::query(
         "SELECT COUNT(*) FROM payout_batches WHERE unit_code = $1 AND program = $2 AND month = $3",
     )
@@ -206,7 +349,7 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
             std::collections::BTreeMap::new();
         for hit in &screened {
             // "died 2025-05-10" and the like count together as "died"; other reasons stay whole.
-            let dated = ["died", "employed as staff", "left the roster"]
+            let dated = ["died", "employed as staff", "left the roster", "reaches"]
                 .into_iter()
                 .find(|prefix| hit.reason.starts_with(prefix));
             let reason = dated
@@ -407,6 +550,7 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         file,
         retries,
         screened,
+        warnings,
     })
 }
 
@@ -883,10 +1027,12 @@ pub async fn pay(
             .push(line.id_number.clone());
     }
     let mut states: HashMap<(YearMonth, String), Vec<(&'static str, String)>> = HashMap::new();
+    let mut excluded: HashMap<YearMonth, HashMap<String, String>> = HashMap::new();
     for (month, ids) in &by_month {
         for (id, s) in line_states(store, program.code(), *month, ids).await? {
             states.insert((*month, id), s);
         }
+        excluded.insert(*month, paid_by_excluded(store, program, *month, ids).await?);
     }
     let mut refused = Vec::new();
     let mut seen = HashSet::new();
@@ -911,16 +1057,26 @@ pub async fn pay(
             .into_iter()
             .next();
         let Some(owed) = owed else {
-            let why = if let Some(d) = person.death_date.filter(|d| *d < month.first_day()) {
-                format!("died {d}: nothing is owed for {month}")
-            } else if let Some(x) = &person.exclusion {
-                format!("excluded ({x}): nothing is owed")
-            } else {
-                format!("nothing is owed for {month}")
-            };
-            refused.push((row, why));
+            let (rule, reason) = not_owed(program, person, month);
+            refused.push((row, describe(rule, reason)));
             continue;
         };
+        if let Some(other) = excluded
+            .get(&month)
+            .and_then(|by_id| by_id.get(&line.id_number))
+        {
+            refused.push((
+                row,
+                describe(
+                    Some(Rule::ExcludedPrograms),
+                    format!(
+                        "paid by {other} for {month}, which {} cannot be combined with",
+                        program.code()
+                    ),
+                ),
+            ));
+            continue;
+        }
         let earlier = states
             .get(&(month, line.id_number.clone()))
             .cloned()
@@ -959,7 +1115,7 @@ pub async fn pay(
             continue;
         }
         if let Err(reason) = next_attempt(&earlier, month) {
-            refused.push((row, reason));
+            refused.push((row, describe(Some(Rule::PaidTwice), reason)));
             continue;
         }
         planned.push((line, person, owed.amount, key, attempt, false));

@@ -138,11 +138,64 @@ impl Rule {
         }
     }
 
+    /// What the rule does while money is being paid or released (posting time). The scheduled
+    /// sweep runs every rule over what was posted, whatever it does at posting time.
+    pub fn at_posting(self) -> AtPosting {
+        match self {
+            Rule::PaidAfterDeath
+            | Rule::PaidWhileEmployed
+            | Rule::PaidTwice
+            | Rule::ExcludedPrograms
+            | Rule::UnderAge => AtPosting::Block,
+            Rule::SharedAccount | Rule::ShortShare => AtPosting::Warn,
+            // Whether money stays too long can only be seen as time passes.
+            Rule::FundsStranded => AtPosting::SweepOnly,
+        }
+    }
+
+    /// `R01 死亡后仍发放`: how a posting-time hit names its rule.
+    pub fn label(self) -> String {
+        format!("{} {}", self.code(), self.name_zh())
+    }
+
     pub fn parse(code: &str) -> Option<Rule> {
         Rule::ALL
             .into_iter()
             .find(|r| r.code().eq_ignore_ascii_case(code))
     }
+}
+
+/// A rule's part at posting time: refuse the line, let it through with a warning, or leave it to
+/// the sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AtPosting {
+    Block,
+    Warn,
+    SweepOnly,
+}
+
+/// The first month a person may be paid under the program's age rule, with the day the age is
+/// reached and the age: reached by the cutoff, from the program's start; later, from the month
+/// after. `None` when the program has no age rule.
+pub fn first_month_by_age(
+    program: &Program,
+    sex: crate::id_number::Sex,
+    birth_date: NaiveDate,
+) -> Option<(YearMonth, NaiveDate, u32)> {
+    let eligibility = program.eligibility();
+    let (men, women) = eligibility.age?;
+    let years = match sex {
+        crate::id_number::Sex::Male => men,
+        crate::id_number::Sex::Female => women,
+    };
+    let reached = reaches_age(birth_date, years);
+    let first = if reached <= eligibility.age_cutoff {
+        eligibility.start_month
+    } else {
+        YearMonth::of(reached).next()
+    };
+    Some((first, reached, years))
 }
 
 /// What a rule found.
@@ -322,31 +375,20 @@ fn person_month_rules(
         let Some(program) = programs.get(&line.program) else {
             continue;
         };
-        let eligibility = program.eligibility();
-        if let Some((men, women)) = eligibility.age {
-            let years = match person.sex {
-                crate::id_number::Sex::Male => men,
-                crate::id_number::Sex::Female => women,
-            };
-            let reached = reaches_age(person.birth_date, years);
-            // Reached by the cutoff: paid from the start month; later: from the month after.
-            let first = if reached <= eligibility.age_cutoff {
-                eligibility.start_month
-            } else {
-                YearMonth::of(reached).next()
-            };
-            if line.month < first {
-                raise(
-                    Rule::UnderAge,
-                    format!(
-                        "{} {} 于 {reached} 满 {years} 周岁，应自 {first} 起发放，{} 月已发放 {}",
-                        line.program,
-                        person.name,
-                        line.month,
-                        line.amount.grouped()
-                    ),
-                );
-            }
+        if let Some((first, reached, years)) =
+            first_month_by_age(program, person.sex, person.birth_date)
+            && line.month < first
+        {
+            raise(
+                Rule::UnderAge,
+                format!(
+                    "{} {} 于 {reached} 满 {years} 周岁，应自 {first} 起发放，{} 月已发放 {}",
+                    line.program,
+                    person.name,
+                    line.month,
+                    line.amount.grouped()
+                ),
+            );
         }
     }
 }

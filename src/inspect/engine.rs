@@ -38,6 +38,10 @@ pub enum ParamKind {
     Program,
     /// A county (or a city without districts) known to this ledger.
     County,
+    /// A prefecture-level city (地级市) known to this ledger.
+    City,
+    /// A year, `YYYY`, within the working-day calendar's reach (2000 to 2100).
+    Year,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -86,7 +90,13 @@ pub struct ReportDef {
     #[serde(default)]
     pub params: Vec<ParamDef>,
     /// One portable statement with named parameters (`:county`).
+    #[serde(default)]
     pub sql: String,
+    /// Or a dataset computed with the programs' rules, which SQL cannot express: the county's and
+    /// city's tables (`table:roster`, `table:changes`, `table:summary`, `table:city_summary`,
+    /// `table:notice`). Its parameters are passed by name; its columns must be the declared ones.
+    #[serde(default)]
+    pub source: Option<String>,
     pub columns: Vec<ColumnDef>,
 }
 
@@ -147,6 +157,29 @@ impl ReportDef {
                     ),
                 ));
             }
+        }
+        match (&def.source, def.sql.trim().is_empty()) {
+            (Some(_), false) => {
+                return Err(definition_error(
+                    file,
+                    "a report has sql or a source, not both",
+                ));
+            }
+            (None, true) => {
+                return Err(definition_error(file, "a report needs sql (or a source)"));
+            }
+            (Some(source), true) => {
+                if crate::program::tables::TableKind::from_source(source).is_none() {
+                    return Err(definition_error(
+                        file,
+                        format!(
+                            "source \"{source}\" is not a dataset this build computes (table:roster, table:changes, table:summary, table:city_summary, table:notice)"
+                        ),
+                    ));
+                }
+                return Ok(def);
+            }
+            (None, false) => {}
         }
         let (_, used) = compile_named(&def.sql);
         for name in &used {
@@ -373,6 +406,20 @@ pub async fn resolve_params(
                 }
                 code
             }
+            ParamKind::City => {
+                let regions = store.regions().await?;
+                if regions
+                    .get(&raw)
+                    .is_none_or(|r| r.level != crate::region::Level::City)
+                {
+                    return Err(bad(format!("\"{raw}\" is not a city of this ledger")));
+                }
+                raw
+            }
+            ParamKind::Year => match raw.parse::<i32>() {
+                Ok(y) if (2000..=2100).contains(&y) => y.to_string(),
+                _ => return Err(bad(format!("\"{raw}\" is not a year YYYY"))),
+            },
             ParamKind::County => {
                 let regions = store.regions().await?;
                 if !regions.get(&raw).is_some_and(|r| r.county_role) {
@@ -395,6 +442,9 @@ pub async fn run(
     params: &[(String, String)],
 ) -> Result<Sheet, InspectError> {
     let values = resolve_params(store, def, params).await?;
+    if let Some(source) = &def.source {
+        return run_dataset(store, def, source, &values).await;
+    }
     let (sql, names) = compile_named(&def.sql);
     let mut query = sqlx::query(portable(store.backend(), sql));
     for name in &names {
@@ -447,6 +497,57 @@ pub async fn run(
         }
         sheet.push(cells);
     }
+    Ok(sheet)
+}
+
+/// Runs a computed dataset and puts the definition's headers on it.
+async fn run_dataset(
+    store: &Store,
+    def: &ReportDef,
+    source: &str,
+    values: &[(String, Option<String>)],
+) -> Result<Sheet, InspectError> {
+    use crate::program::tables::{self, TableKind};
+    let file = format!("reports/{}.toml", def.name);
+    let get = |name: &str| {
+        values
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+    };
+    let kind = TableKind::from_source(source)
+        .ok_or_else(|| definition_error(&file, format!("unknown source {source}")))?;
+    let year = get("year")
+        .and_then(|y| y.parse::<i32>().ok())
+        .ok_or_else(|| definition_error(&file, "a table needs a year parameter"))?;
+    let program = get("program")
+        .ok_or_else(|| definition_error(&file, "a table needs a program parameter"))?;
+    let mut sheet = tables::build(
+        store,
+        kind,
+        &program,
+        get("county").as_deref(),
+        get("city").as_deref(),
+        year,
+    )
+    .await?;
+    let made: Vec<&str> = sheet.columns.iter().map(|c| c.name.as_str()).collect();
+    let declared: Vec<&str> = def.columns.iter().map(|c| c.name.as_str()).collect();
+    if made != declared {
+        return Err(definition_error(
+            &file,
+            format!(
+                "the dataset's columns are {} but the definition declares {}",
+                made.join(","),
+                declared.join(",")
+            ),
+        ));
+    }
+    for (column, declared) in sheet.columns.iter_mut().zip(&def.columns) {
+        column.label = declared.label.clone();
+        column.total = declared.total;
+    }
+    sheet.subtitle.push(def.title_en.clone());
     Ok(sheet)
 }
 

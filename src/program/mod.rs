@@ -7,6 +7,7 @@
 mod definition;
 mod entitlement;
 mod keypath;
+pub mod tables;
 #[cfg(test)]
 mod year_table_tests;
 
