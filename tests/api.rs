@@ -612,6 +612,61 @@ fn roles_scope_bad_requests_and_the_audit_log() {
         );
         assert_eq!(before, ledger.snapshot(), "a bad request wrote something");
 
+        // Raw entries and their reversal, by the county's finance only; the hledger export.
+        let entry = json!({"entries": [{"key": "adj-1", "date": "2025-01-31", "county": "440511",
+            "program": PROGRAM, "memo": "调整", "postings": [
+                {"account": "440511:held", "amount": "1.00"},
+                {"account": "440511:budget", "amount": "-1.00"}]}]});
+        let wrong_county = server.post(&tokens["lw-finance"], "/api/v1/entries", &entry);
+        assert_eq!(wrong_county.status, 403, "{}", wrong_county.show());
+        let raw = server.post(&tokens["jp-finance"], "/api/v1/entries", &entry);
+        assert_eq!(raw.status, 200, "{}", raw.show());
+        assert_eq!(raw.body[0]["status"], "posted");
+        let no_reason = server.post(
+            &tokens["jp-finance"],
+            "/api/v1/entries/adj-1/resolution",
+            &json!({"action": "reverse"}),
+        );
+        assert_eq!(no_reason.status, 422, "{}", no_reason.show());
+        let reversed = server.post(
+            &tokens["jp-finance"],
+            "/api/v1/entries/adj-1/resolution",
+            &json!({"action": "reverse", "reason": "录入错误"}),
+        );
+        assert_eq!(reversed.status, 200, "{}", reversed.show());
+        assert_eq!(reversed.body["key"], "reverse:adj-1");
+        let journal = server.get(&tokens["inspector"], "/api/v1/export/journal");
+        assert_eq!(journal.status, 200);
+        assert!(
+            journal.text.contains("reverse:adj-1"),
+            "the journal has the reversal"
+        );
+        assert_eq!(
+            server
+                .get(&tokens["jp-finance"], "/api/v1/export/journal")
+                .status,
+            403
+        );
+        let deaths = format!(
+            "id_number,death_date,source\n{},2025-06-01,卫健\n",
+            people[2][1]
+        );
+        let other_deaths = server.post_raw(
+            &tokens["jp-finance"],
+            "/api/v1/life-events/deaths?name=d.csv",
+            "text/csv",
+            deaths.clone().into_bytes(),
+        );
+        assert_eq!(other_deaths.status, 403, "{}", other_deaths.show());
+        let own_deaths = server.post_raw(
+            &tokens["lw-finance"],
+            "/api/v1/life-events/deaths?name=d.csv",
+            "text/csv",
+            deaths.into_bytes(),
+        );
+        assert_eq!(own_deaths.status, 200, "{}", own_deaths.show());
+        assert_eq!(own_deaths.body["recorded"], 1);
+
         // Revoked and expired tokens.
         let revoked = ledger
             .ok(&["user", "token", "unit3"])

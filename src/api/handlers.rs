@@ -58,6 +58,10 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(findings_sweep))
         .routes(routes!(findings_rule))
         .routes(routes!(scorecard))
+        .routes(routes!(post_entries))
+        .routes(routes!(resolve_entry))
+        .routes(routes!(life_events))
+        .routes(routes!(export_journal))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2236,4 +2240,335 @@ async fn scorecard(
     let format = parse_format(params.format.as_deref())?;
     let sheet = crate::inspect::checks::scorecard(&state.store, as_of).await?;
     sheet_response(&sheet, format)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw entries, two-phase resolution and reversals, life events, the hledger export
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostingIn {
+    /// `OWNER:KIND`, e.g. `440511:held`, `U44051101:held`, `440000:budget`.
+    pub account: String,
+    /// Yuan, debit positive, credit negative.
+    pub amount: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryIn {
+    pub key: String,
+    pub date: NaiveDate,
+    pub county: String,
+    pub program: String,
+    #[serde(default)]
+    pub memo: String,
+    pub postings: Vec<PostingIn>,
+    /// Post as the first phase of a two-phase entry (its `held` credits reserved).
+    #[serde(default)]
+    pub pending: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntriesBody {
+    pub entries: Vec<EntryIn>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EntryOut {
+    pub key: String,
+    /// `posted` or `already`.
+    pub status: String,
+    pub county: String,
+    pub seq: i64,
+}
+
+/// 记账: posts raw entries (all or nothing). Admin, or finance for counties of its scope.
+#[utoipa::path(post, path = "/api/v1/entries", tag = "books", security(("bearer" = [])),
+    request_body = EntriesBody,
+    responses((status = 200, body = Vec<EntryOut>), (status = 403, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody)))]
+async fn post_entries(
+    State(state): State<Shared>,
+    Auth(user): Auth,
+    audit: AuditSlot,
+    ApiJson(body): ApiJson<EntriesBody>,
+) -> Result<Json<Vec<EntryOut>>> {
+    use crate::ledger::{AccountRef, NewEntry, Posting};
+    require_roles(&user, &[Role::Admin, Role::Finance], "post raw entries")?;
+    let store = &state.store;
+    if body.entries.is_empty() || body.entries.len() > 10_000 {
+        return Err(ApiError::refused("entries: give 1 to 10,000 entries"));
+    }
+    let regions = store.regions().await?;
+    let units = store.units().await?;
+    let mut entries = Vec::with_capacity(body.entries.len());
+    let mut errors = Vec::new();
+    for (i, e) in body.entries.iter().enumerate() {
+        if !user.covers_county(&regions, &units, e.county.trim()) {
+            return Err(deny(
+                &user,
+                &format!("post entries in county {}", e.county.trim()),
+            ));
+        }
+        let mut postings = Vec::with_capacity(e.postings.len());
+        for (j, p) in e.postings.iter().enumerate() {
+            let account = match AccountRef::parse(&p.account) {
+                Ok(a) => a,
+                Err(err) => {
+                    errors.push(format!("entries[{i}].postings[{j}].account: {err}"));
+                    continue;
+                }
+            };
+            match parse_amount(&p.amount, SignRule::Any) {
+                Ok(amount) => postings.push(Posting { account, amount }),
+                Err(err) => errors.push(format!("entries[{i}].postings[{j}].amount: {err}")),
+            }
+        }
+        let entry = NewEntry::normal(
+            e.key.trim().to_string(),
+            e.date,
+            e.county.trim(),
+            e.program.trim().to_ascii_uppercase(),
+            e.memo.clone(),
+            postings,
+        );
+        entries.push(if e.pending { entry.pending() } else { entry });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::refused("entries refused: nothing was written").with_details(errors));
+    }
+    let outcomes = store
+        .post(&entries, crate::store::BatchMode::AllOrNothing)
+        .await?;
+    let mut out = Vec::with_capacity(outcomes.len());
+    for (entry, outcome) in entries.iter().zip(outcomes) {
+        let p = posted(outcome)?;
+        out.push(EntryOut {
+            key: entry.key.clone(),
+            status: p.status,
+            county: p.county,
+            seq: p.seq,
+        });
+    }
+    audit.entries(
+        out.iter()
+            .filter(|o| o.status == "posted")
+            .map(|o| o.key.clone()),
+    );
+    audit.detail(format!("{} raw entries", out.len()));
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// `post` or `void` (a pending entry, once), or `reverse` (a posted entry, once).
+    pub action: String,
+    /// Why (required for a reversal).
+    pub reason: Option<String>,
+    pub date: Option<NaiveDate>,
+}
+
+/// 两阶段/冲销: posts or voids a pending entry, or reverses a posted one with a new entry that
+/// negates it. Admin, or finance of the entry's county.
+#[utoipa::path(post, path = "/api/v1/entries/{key}/resolution", tag = "books",
+    security(("bearer" = [])), params(("key" = String, Path, description = "The entry's key")),
+    request_body = ResolveBody,
+    responses((status = 200, body = EntryOut), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+async fn resolve_entry(
+    State(state): State<Shared>,
+    Auth(user): Auth,
+    audit: AuditSlot,
+    Path(key): Path<String>,
+    ApiJson(body): ApiJson<ResolveBody>,
+) -> Result<Json<EntryOut>> {
+    use crate::ledger::{EntryKind, NewEntry};
+    use sqlx::Row;
+    require_roles(
+        &user,
+        &[Role::Admin, Role::Finance],
+        "resolve or reverse entries",
+    )?;
+    let store = &state.store;
+    let row = sqlx::query("SELECT county_code FROM entries WHERE idem_key = $1")
+        .bind(key.clone())
+        .fetch_optional(store.pool())
+        .await
+        .map_err(crate::store::StoreError::from)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no entry {}", crate::inspect::mask_ids(&key)))
+        })?;
+    let county: String = row.try_get(0).map_err(crate::store::StoreError::from)?;
+    let regions = store.regions().await?;
+    let units = store.units().await?;
+    if !user.covers_county(&regions, &units, &county) {
+        return Err(deny(&user, &format!("resolve entries of county {county}")));
+    }
+    let (kind, prefix) = match body.action.trim() {
+        "post" => (EntryKind::Post, "post"),
+        "void" => (EntryKind::Void, "void"),
+        "reverse" => (EntryKind::Reversal, "reverse"),
+        other => {
+            return Err(ApiError::refused(format!(
+                "action \"{other}\" is not post, void or reverse"
+            )));
+        }
+    };
+    let reason = body.reason.clone().unwrap_or_default();
+    if kind == EntryKind::Reversal && reason.trim().is_empty() {
+        return Err(ApiError::refused("a reversal needs a reason"));
+    }
+    let entry = NewEntry {
+        key: format!("{prefix}:{key}"),
+        date: body
+            .date
+            .unwrap_or_else(|| chrono::Local::now().date_naive()),
+        county: String::new(),
+        program: String::new(),
+        kind,
+        memo: reason,
+        postings: Vec::new(),
+        refers_to: Some(key.clone()),
+    };
+    let new_key = entry.key.clone();
+    let p = posted(store.post_one(entry).await?)?;
+    audit.entries([new_key.clone()]);
+    audit.detail(format!("{prefix} {}", crate::inspect::mask_ids(&key)));
+    Ok(Json(EntryOut {
+        key: new_key,
+        status: p.status,
+        county: p.county,
+        seq: p.seq,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsParams {
+    /// The file's name as uploaded (named in every error line).
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventsOut {
+    pub recorded: usize,
+    pub already_known: usize,
+}
+
+/// 死亡/就业: deaths (`id_number,death_date,source`) or employment (`id_number,employer_kind,from_date`)
+/// as CSV or XLSX in the body; every person must be on a roster of a county in the caller's scope.
+#[utoipa::path(post, path = "/api/v1/life-events/{kind}", tag = "roster", security(("bearer" = [])),
+    params(("kind" = String, Path, description = "deaths or employment"), EventsParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = EventsOut), (status = 403, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody)))]
+async fn life_events(
+    State(state): State<Shared>,
+    Auth(user): Auth,
+    audit: AuditSlot,
+    Path(kind): Path<String>,
+    ApiQuery(params): ApiQuery<EventsParams>,
+    body: Bytes,
+) -> Result<Json<EventsOut>> {
+    require_roles(
+        &user,
+        &[Role::Admin, Role::Finance],
+        "record deaths or employment",
+    )?;
+    let deaths = match kind.as_str() {
+        "deaths" => true,
+        "employment" => false,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "\"{other}\" is not deaths or employment"
+            )));
+        }
+    };
+    let store = &state.store;
+    let name = params
+        .name
+        .as_deref()
+        .and_then(|n| std::path::Path::new(n).file_name())
+        .map(|n| n.to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".csv") || n.ends_with(".xlsx"))
+        .unwrap_or_else(|| format!("{kind}.csv"));
+    if body.is_empty() {
+        return Err(ApiError::refused(format!(
+            "{name}: the body is empty: send the file"
+        )));
+    }
+    let dir = tempfile_dir()?;
+    let path = dir.join(&name);
+    let table = std::fs::write(&path, &body)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+        .and_then(|_| {
+            crate::input::table::read_table(&path, crate::input::Encoding::Auto)
+                .map_err(|e| ApiError::refused(e.to_string()))
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    let table = table?;
+    let (events, errors) =
+        crate::roster::parse_life_events(&table, &name, deaths).map_err(ApiError::refused)?;
+    if !errors.is_empty() {
+        return Err(
+            ApiError::refused(format!("{name}: refused, nothing was recorded"))
+                .with_details(errors),
+        );
+    }
+    let regions = store.regions().await?;
+    let units = store.units().await?;
+    for (_, event) in &events {
+        let counties = person_counties(store, event.id_number()).await?;
+        if !counties
+            .iter()
+            .all(|c| user.covers_county(&regions, &units, c))
+        {
+            return Err(deny(
+                &user,
+                &format!("record events of {}", mask_id(event.id_number())),
+            ));
+        }
+    }
+    let (applied, unknown) = store.record_life_events(&events, &name).await?;
+    if !unknown.is_empty() {
+        return Err(
+            ApiError::refused(format!("{name}: refused, nothing was recorded"))
+                .with_details(unknown),
+        );
+    }
+    audit.detail(format!("{name}: {applied} {kind} recorded"));
+    Ok(Json(EventsOut {
+        recorded: applied,
+        already_known: events.len() - applied,
+    }))
+}
+
+/// 导出: the whole ledger as an hledger journal (admin, and province-wide inspectors).
+#[utoipa::path(get, path = "/api/v1/export/journal", tag = "books", security(("bearer" = [])),
+    responses((status = 200, description = "The hledger journal", content_type = "text/plain"),
+        (status = 403, body = super::ErrorBody)))]
+async fn export_journal(State(state): State<Shared>, Auth(user): Auth) -> Result<Response> {
+    let store = &state.store;
+    let regions = store.regions().await?;
+    let units = store.units().await?;
+    let everything = readable_counties(&user, &regions, &units).is_none();
+    if !(everything && matches!(user.role, Role::Admin | Role::Inspector)) {
+        return Err(deny(&user, "export the whole ledger"));
+    }
+    let mut out = Vec::new();
+    store.export_journal(&mut out).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"ledger.journal\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
 }

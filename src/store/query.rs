@@ -324,7 +324,7 @@ impl Store {
 
     /// Writes every posted entry as an hledger journal. Account names are
     /// `COUNTY:PROGRAM:OWNER:KIND`; amounts are in CNY. Pending and void entries move no money and are left out.
-    pub async fn export_journal(&self, out: &mut dyn Write) -> Result<i64, StoreError> {
+    pub async fn export_journal(&self, out: &mut (dyn Write + Send)) -> Result<i64, StoreError> {
         writeln!(
             out,
             "; earmark ledger export: one transaction per posted entry, amounts in CNY (yuan)"
