@@ -643,4 +643,26 @@ mod tests {
         let e = ReportDef::parse(text, "x.toml").unwrap_err().to_string();
         assert!(e.contains(":y, which is not a declared parameter"), "{e}");
     }
+
+    #[test]
+    fn a_report_has_sql_or_a_known_source_but_not_both() {
+        let columns =
+            "[[columns]]\nname = \"a\"\nlabel = \"甲\"\nlabel_en = \"a\"\nkind = \"text\"\n";
+        let head = "name = \"x\"\ntitle = \"x\"\ntitle_en = \"x\"\n";
+        let both = format!("{head}sql = \"SELECT 1\"\nsource = \"table:roster\"\n{columns}");
+        let e = ReportDef::parse(&both, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("sql or a source, not both"), "{e}");
+        let neither = format!("{head}{columns}");
+        let e = ReportDef::parse(&neither, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs sql (or a source)"), "{e}");
+        let unknown = format!("{head}source = \"table:payroll\"\n{columns}");
+        let e = ReportDef::parse(&unknown, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"table:payroll\" is not a dataset"), "{e}");
+        let good = format!("{head}source = \"table:summary\"\n{columns}");
+        assert!(ReportDef::parse(&good, "x.toml").is_ok());
+    }
 }
