@@ -391,6 +391,8 @@ pub async fn run(
             let (from, to, released, n) = halves[h];
             progress.stage("releases", h, 2);
             for program in [&mbdk, &xqzz] {
+                // The roster priced once for the three levels' releases of the half-year.
+                let needs = flow::county_needs(store, program, from, to, None).await?;
                 for level in [Level::Province, Level::City, Level::County] {
                     let document = match level {
                         Level::Province => format!(
@@ -408,7 +410,7 @@ pub async fn run(
                     };
                     let day = released
                         + chrono::Duration::days(if level == Level::County { 3 } else { 0 });
-                    flow::allocate(
+                    flow::allocate_with_needs(
                         store,
                         flow::AllocateRequest {
                             program,
@@ -421,6 +423,7 @@ pub async fn run(
                             amounts: None,
                             dry_run: false,
                         },
+                        needs.clone(),
                     )
                     .await?;
                 }

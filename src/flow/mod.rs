@@ -269,9 +269,27 @@ pub async fn allocate(
     store: &Store,
     request: AllocateRequest<'_>,
 ) -> Result<Vec<TransferLine>, StoreError> {
+    let needs = county_needs(
+        store,
+        request.program,
+        request.from,
+        request.to,
+        request.county,
+    )
+    .await?;
+    allocate_with_needs(store, request, needs).await
+}
+
+/// [`allocate`] with the counties' needs already computed by [`county_needs`] for the same program,
+/// months and county (the three levels' releases of one period share them: the roster is priced
+/// once instead of three times).
+pub async fn allocate_with_needs(
+    store: &Store,
+    request: AllocateRequest<'_>,
+    needs: BTreeMap<String, Need>,
+) -> Result<Vec<TransferLine>, StoreError> {
     let regions = store.regions().await?;
     let program = request.program;
-    let needs = county_needs(store, program, request.from, request.to, request.county).await?;
     let mut counties: Vec<String> = needs.keys().cloned().collect();
     if let Some(amounts) = &request.amounts {
         for county in amounts.keys() {
