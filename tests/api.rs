@@ -415,6 +415,13 @@ fn roles_scope_bad_requests_and_the_audit_log() {
         );
         assert_eq!(twice.status, 422, "{}", twice.show());
         assert!(twice.text.contains("listed twice"), "{}", twice.show());
+        let advance = pay(&tokens["unit1"], "U44051101", &people[0][2], "9999-12");
+        assert_eq!(advance.status, 422, "{}", advance.show());
+        assert!(
+            advance.text.contains("nothing is paid in advance"),
+            "{}",
+            advance.show()
+        );
         let inspector_pays = pay(&tokens["inspector"], "U44051101", &people[0][2], "2025-01");
         assert_eq!(inspector_pays.status, 403, "{}", inspector_pays.show());
         let full_denied = server.post(
@@ -780,7 +787,7 @@ fn thirty_two_clients_paying_from_one_unit() {
                                 .post(format!("{base}/api/v1/payments"))
                                 .header("Authorization", format!("Bearer {tok}"))
                                 .send_json(json!({"unit": unit, "program": PROGRAM,
-                                    "date": "2025-01-25",
+                                    "date": "2025-03-25",
                                     "lines": [{"id_number": id, "month": month}]})),
                         );
                         assert!(a.status < 500, "a server error: {}", a.show());
@@ -949,7 +956,7 @@ fn posting_time_rules_block_and_warn_by_name() {
             PROGRAM,
             ledger.write("roster3.csv", roster),
         ]);
-        let under = pay(&young, "2025-03");
+        let under = pay(&young, "2025-02");
         assert_eq!(under.status, 422, "{}", under.show());
         assert!(
             under

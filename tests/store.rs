@@ -487,6 +487,16 @@ async fn malformed_entries_are_refused_and_change_nothing() {
             ),
             (
                 entry(
+                    "TOO-LARGE",
+                    vec![
+                        posting("440511:held", earmark::ledger::POSTING_FEN_MAX + 1),
+                        posting("440000:budget", -earmark::ledger::POSTING_FEN_MAX - 1),
+                    ],
+                ),
+                "E1021",
+            ),
+            (
+                entry(
                     "DUPLICATE-3",
                     vec![
                         posting("440511:held", 100),

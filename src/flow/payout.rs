@@ -1044,6 +1044,13 @@ pub async fn pay(
             refused.push((row, format!("{month} is listed twice for this person")));
             continue;
         }
+        if month > YearMonth::of(date) {
+            refused.push((
+                row,
+                format!("{month} has not begun on {date}: nothing is paid in advance"),
+            ));
+            continue;
+        }
         let Some(person) = people.get(&line.id_number) else {
             refused.push((row, format!("not on the {} roster", program.code())));
             continue;

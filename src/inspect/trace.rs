@@ -317,7 +317,7 @@ pub async fn trace_person(
     let regions = store.regions().await?;
     let roster_rows = sqlx::query(portable(
         store.backend(),
-        "SELECT program, county_code FROM roster WHERE id_number = $1 ORDER BY program".into(),
+        "SELECT DISTINCT program FROM roster WHERE id_number = $1 ORDER BY program".into(),
     ))
     .bind(id.clone())
     .fetch_all(store.pool())
@@ -325,15 +325,12 @@ pub async fn trace_person(
     let mut people = Vec::new();
     for row in &roster_rows {
         let program: String = row.try_get(0)?;
-        let county: String = row.try_get(1)?;
-        if let Some(entry) = store
-            .roster_entries(&program, Some(&county))
-            .await?
-            .into_iter()
-            .find(|e| e.id_number == id)
-        {
-            people.push(entry);
-        }
+        // The person's own rows only (by ID), not the whole county's roster.
+        people.extend(
+            store
+                .roster_entries_by_id(&program, std::slice::from_ref(&id))
+                .await?,
+        );
     }
     let lines = payout_lines_of(store, &id).await?;
     if people.is_empty() && lines.is_empty() {

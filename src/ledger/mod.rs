@@ -17,6 +17,9 @@ use crate::money::Fen;
 pub const POSTINGS_PER_ENTRY_MAX: usize = 64;
 /// Longest idempotency key, memo and owner code we accept, in characters.
 pub const KEY_CHARS_MAX: usize = 200;
+/// The largest amount one posting may carry: 1,000亿元 (10^13 fen). No subsidy movement comes near
+/// it, and it keeps every sum a report takes over a province's postings far inside i64.
+pub const POSTING_FEN_MAX: i64 = 10_000_000_000_000;
 pub const MEMO_CHARS_MAX: usize = 500;
 pub const OWNER_CHARS_MAX: usize = 40;
 
@@ -297,6 +300,13 @@ impl NewEntry {
                     account: posting.account.to_string(),
                 });
             }
+            if posting.amount.get().unsigned_abs() > POSTING_FEN_MAX.unsigned_abs() {
+                return Err(LedgerError::TooLarge {
+                    key: self.key.clone(),
+                    account: posting.account.to_string(),
+                    amount: posting.amount,
+                });
+            }
             if seen.insert(&posting.account, ()).is_some() {
                 return Err(LedgerError::DuplicateAccount {
                     key: self.key.clone(),
@@ -466,6 +476,14 @@ pub enum LedgerError {
     },
     #[error("entry \"{key}\": amounts overflow")]
     Overflow { key: String },
+    #[error(
+        "entry \"{key}\": {amount} on {account} is over the most one posting may carry (100,000,000,000.00)"
+    )]
+    TooLarge {
+        key: String,
+        account: String,
+        amount: Fen,
+    },
     #[error("entry \"{key}\": unknown program \"{program}\"")]
     UnknownProgram { key: String, program: String },
     #[error(
@@ -533,6 +551,7 @@ impl LedgerError {
             LedgerError::ReferenceNotFound { .. } => "E1018",
             LedgerError::ReferenceInvalid { .. } => "E1019",
             LedgerError::AlreadyResolved { .. } => "E1020",
+            LedgerError::TooLarge { .. } => "E1021",
         }
     }
 
@@ -551,6 +570,7 @@ impl LedgerError {
             | LedgerError::TwoPrograms { key, .. }
             | LedgerError::TwoCounties { key, .. }
             | LedgerError::Overflow { key }
+            | LedgerError::TooLarge { key, .. }
             | LedgerError::UnknownProgram { key, .. }
             | LedgerError::UnknownCounty { key, .. }
             | LedgerError::UnknownAccount { key, .. }
