@@ -194,19 +194,115 @@ fn month(text: &str) -> Result<YearMonth, InspectError> {
 }
 
 /// The payout lines of `program` the bank paid (their payment posted), months `from..=to`.
+/// Which posted lines to read in full.
+enum Which<'a> {
+    /// The lines of these persons (for the duplicate check of a sample).
+    Persons(&'a [String]),
+    /// These lines, by (batch, line number).
+    Lines(&'a [(String, i64)]),
+}
+
 async fn posted_lines(
     store: &Store,
     program: &str,
     from: YearMonth,
     to: YearMonth,
     county: Option<&str>,
+    which: Which<'_>,
 ) -> Result<Vec<Line>, InspectError> {
-    let mut sql = String::from(
-        "SELECT l.batch_id, l.line_no, l.id_number, l.name, l.account, l.amount, l.month, \
+    let base = "SELECT l.batch_id, l.line_no, l.id_number, l.name, l.account, l.amount, l.month, \
          b.unit_code, b.county_code, b.business_date, e.entry_date, e.memo \
          FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
          JOIN entries e ON e.idem_key = 'post:' || l.payment_key \
-         WHERE b.program = $1 AND l.month >= $2 AND l.month <= $3",
+         WHERE b.program = $1 AND l.month >= $2 AND l.month <= $3";
+    let mut lines = Vec::new();
+    let chunks: Vec<Vec<String>> = match &which {
+        Which::Persons(ids) => ids.chunks(1_000).map(<[String]>::to_vec).collect(),
+        Which::Lines(keys) => keys
+            .chunks(500)
+            .map(|c| {
+                c.iter()
+                    .flat_map(|(b, n)| [b.clone(), n.to_string()])
+                    .collect()
+            })
+            .collect(),
+    };
+    for chunk in chunks {
+        let mut sql = String::from(base);
+        let mut next = 4;
+        if county.is_some() {
+            sql.push_str(" AND b.county_code = $4");
+            next = 5;
+        }
+        match &which {
+            Which::Persons(_) => sql.push_str(&format!(
+                " AND l.id_number IN ({})",
+                crate::store::in_list(next, chunk.len())
+            )),
+            Which::Lines(_) => {
+                let pairs: Vec<String> = (0..chunk.len() / 2)
+                    .map(|i| {
+                        format!(
+                            "(l.batch_id = ${} AND l.line_no = ${})",
+                            next + 2 * i,
+                            next + 2 * i + 1
+                        )
+                    })
+                    .collect();
+                sql.push_str(&format!(" AND ({})", pairs.join(" OR ")));
+            }
+        }
+        let mut query = sqlx::query(portable(store.backend(), sql))
+            .bind(program.to_string())
+            .bind(from.to_string())
+            .bind(to.to_string());
+        if let Some(c) = county {
+            query = query.bind(c.to_string());
+        }
+        for (i, value) in chunk.iter().enumerate() {
+            query = match &which {
+                // Line numbers are integers; batch ids text.
+                Which::Lines(_) if i % 2 == 1 => query.bind(value.parse::<i64>().unwrap_or(0)),
+                _ => query.bind(value.clone()),
+            };
+        }
+        for row in query.fetch_all(store.pool()).await? {
+            lines.push(Line {
+                batch_id: row.try_get(0)?,
+                line_no: row.try_get(1)?,
+                id_number: row.try_get(2)?,
+                name: row.try_get(3)?,
+                account: row.try_get(4)?,
+                amount: Fen(row.try_get(5)?),
+                month: month(&row.try_get::<String, _>(6)?)?,
+                unit: row.try_get(7)?,
+                county: row.try_get(8)?,
+                business_date: day(&row.try_get::<String, _>(9)?)?,
+                bank_date: day(&row.try_get::<String, _>(10)?)?,
+                bank_memo: row.try_get(11)?,
+            });
+        }
+    }
+    // The database's order never matters: sort by the payment's own key.
+    lines.sort_by(|a, b| (&a.batch_id, a.line_no).cmp(&(&b.batch_id, b.line_no)));
+    Ok(lines)
+}
+
+/// The population to sample: every posted payout line of the program's months (and county), with
+/// only what sampling needs (key, stratum, amount). Whether a line was posted is read from the key
+/// index alone, so the ledger's rows are not touched; the sample's lines are read in full after.
+async fn population(
+    store: &Store,
+    program: &str,
+    from: YearMonth,
+    to: YearMonth,
+    county: Option<&str>,
+) -> Result<Vec<Item>, InspectError> {
+    let mut sql = String::from(
+        "SELECT l.batch_id, l.line_no, b.county_code, l.amount \
+         FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
+         WHERE b.program = $1 AND l.month >= $2 AND l.month <= $3 \
+           AND EXISTS (SELECT 1 FROM entries e WHERE e.idem_key = 'post:' || l.payment_key)",
     );
     if county.is_some() {
         sql.push_str(" AND b.county_code = $4");
@@ -218,26 +314,28 @@ async fn posted_lines(
     if let Some(c) = county {
         query = query.bind(c.to_string());
     }
-    let mut lines = Vec::new();
+    let mut items = Vec::new();
     for row in query.fetch_all(store.pool()).await? {
-        lines.push(Line {
-            batch_id: row.try_get(0)?,
-            line_no: row.try_get(1)?,
-            id_number: row.try_get(2)?,
-            name: row.try_get(3)?,
-            account: row.try_get(4)?,
-            amount: Fen(row.try_get(5)?),
-            month: month(&row.try_get::<String, _>(6)?)?,
-            unit: row.try_get(7)?,
-            county: row.try_get(8)?,
-            business_date: day(&row.try_get::<String, _>(9)?)?,
-            bank_date: day(&row.try_get::<String, _>(10)?)?,
-            bank_memo: row.try_get(11)?,
-        });
+        let batch: String = row.try_get(0)?;
+        let line_no: i64 = row.try_get(1)?;
+        items.push((
+            (batch, line_no),
+            Item {
+                id: String::new(),
+                stratum: row.try_get(2)?,
+                amount: Fen(row.try_get(3)?),
+            },
+        ));
     }
-    // The database's order never matters: sort by the payment's own key.
-    lines.sort_by(|a, b| (&a.batch_id, a.line_no).cmp(&(&b.batch_id, b.line_no)));
-    Ok(lines)
+    // The same order as the full lines always had: by batch and line number.
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(items
+        .into_iter()
+        .map(|((batch, line_no), mut item)| {
+            item.id = format!("{batch}:{line_no}");
+            item
+        })
+        .collect())
 }
 
 /// The flow's documents of one program: releases, matching shares and disbursements with the
@@ -359,7 +457,7 @@ pub async fn spot_check(
     }
     let program = store.program(&request.program).await?;
     let code = program.code().to_string();
-    let lines = posted_lines(
+    let population = population(
         store,
         &code,
         request.from,
@@ -372,23 +470,40 @@ pub async fn spot_check(
         None => sample::attribute_size(request.confidence, request.tolerable)
             .map_err(|e| invalid(e.to_string()))?,
     };
-    let population: Vec<Item> = lines
-        .iter()
-        .map(|l| Item {
-            id: l.key(),
-            stratum: l.county.clone(),
-            amount: l.amount,
-        })
-        .collect();
     let drawn = sample::draw(request.method, &population, size, request.seed)
         .map_err(|e| invalid(e.to_string()))?;
+    // Only the sampled lines are read in full, with every posted line of their persons (in any
+    // county) for the duplicate check.
+    let picked_keys: Vec<(String, i64)> = drawn
+        .picked
+        .iter()
+        .filter_map(|p| {
+            let (batch, line) = p.item.id.rsplit_once(':')?;
+            Some((batch.to_string(), line.parse().ok()?))
+        })
+        .collect();
+    let lines = posted_lines(
+        store,
+        &code,
+        request.from,
+        request.to,
+        request.county.as_deref(),
+        Which::Lines(&picked_keys),
+    )
+    .await?;
     let by_key: HashMap<String, &Line> = lines.iter().map(|l| (l.key(), l)).collect();
-    // Duplicates are looked for in every county, not only the one inspected.
-    let all = if request.county.is_some() {
-        posted_lines(store, &code, request.from, request.to, None).await?
-    } else {
-        lines.clone()
-    };
+    let mut persons: Vec<String> = lines.iter().map(|l| l.id_number.clone()).collect();
+    persons.sort();
+    persons.dedup();
+    let all = posted_lines(
+        store,
+        &code,
+        request.from,
+        request.to,
+        None,
+        Which::Persons(&persons),
+    )
+    .await?;
     let mut per_person_month: BTreeMap<(String, YearMonth), Vec<String>> = BTreeMap::new();
     for l in &all {
         per_person_month
@@ -400,7 +515,7 @@ pub async fn spot_check(
     let regions = store.regions().await?;
     let calendar = store.calendar().await?;
     let roster: HashMap<String, RosterEntry> = store
-        .roster_entries(&code, None)
+        .roster_entries_by_id(&code, &persons)
         .await?
         .into_iter()
         .map(|e| (e.id_number.clone(), e))
