@@ -331,7 +331,9 @@ async fn population(
                 .split_once(':')
                 .and_then(|(n, a)| Some((n.parse::<i64>().ok()?, a.parse::<i64>().ok()?)));
             let Some((line_no, amount)) = parsed else {
-                return Err(invalid(format!("batch {batch}: unreadable line \"{part}\"")));
+                return Err(invalid(format!(
+                    "batch {batch}: unreadable line \"{part}\""
+                )));
             };
             items.push((
                 (batch.clone(), line_no),
