@@ -925,12 +925,15 @@ async fn fetch_targets(
     stored: &HashMap<String, Stored>,
     referred: &[&Stored],
 ) -> Result<HashMap<String, Target>, StoreError> {
+    // A set, not a scan of `referred` per stored key: that was quadratic (16 M comparisons for a
+    // bank answer of 4,000 lines).
+    let referred: HashSet<(&str, i64)> = referred
+        .iter()
+        .map(|r| (r.county.as_str(), r.seq))
+        .collect();
     let mut by_place: HashMap<(String, i64), Target> = HashMap::new();
     for (key, st) in stored {
-        if referred
-            .iter()
-            .any(|r| r.county == st.county && r.seq == st.seq)
-        {
+        if referred.contains(&(st.county.as_str(), st.seq)) {
             by_place.insert(
                 (st.county.clone(), st.seq),
                 Target {
@@ -1213,8 +1216,17 @@ async fn write_side_rows<'a>(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     rows: impl Iterator<Item = &'a SideRow>,
 ) -> Result<(), StoreError> {
-    // Group consecutive rows of one table so they go in multi-row statements.
-    let rows: Vec<&SideRow> = rows.collect();
+    // Group the rows by table (tables in order of first appearance, rows in their order) so they go
+    // in multi-row statements: a payout batch's claim and line rows alternate, and grouping only
+    // consecutive rows wrote them one row per statement.
+    let mut tables: Vec<(&'static str, Vec<&SideRow>)> = Vec::new();
+    for row in rows {
+        match tables.iter_mut().find(|(t, _)| *t == row.table) {
+            Some((_, group)) => group.push(row),
+            None => tables.push((row.table, vec![row])),
+        }
+    }
+    let rows: Vec<&SideRow> = tables.into_iter().flat_map(|(_, g)| g).collect();
     let mut start = 0;
     while start < rows.len() {
         let table = rows[start].table;
@@ -1222,6 +1234,7 @@ async fn write_side_rows<'a>(
         let mut end = start;
         while end < rows.len()
             && rows[end].table == table
+            && rows[end].columns == columns
             && end - start < PARAMS_PER_STATEMENT_MAX / columns.len()
         {
             end += 1;
