@@ -629,23 +629,5 @@ async fn spot_check(
         seed,
     };
     let check = crate::inspect::workpaper::spot_check(&state.store, request).await?;
-    let dir = super::handlers::tempfile_dir()?;
-    let path = dir.join("workpaper.xlsx");
-    crate::inspect::workpaper::write_workpaper(&check, &path)?;
-    let bytes = std::fs::read(&path).map_err(|e| ApiError::refused(e.to_string()))?;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"workpaper-{seed}.xlsx\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    super::handlers::workpaper_response(&check, &format!("workpaper-{seed}.xlsx"))
 }

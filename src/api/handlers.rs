@@ -273,6 +273,62 @@ pub(super) fn tempfile_dir() -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// An uploaded table file (CSV in UTF-8 or GBK, or XLSX) as the reader takes it: written to a private
+/// scratch folder under the name it came with (`.csv` or `.xlsx`, else `fallback`), read, removed.
+fn read_upload(
+    name: Option<&str>,
+    fallback: &str,
+    body: &[u8],
+) -> Result<(String, crate::input::table::Table)> {
+    let name = name
+        .and_then(|n| std::path::Path::new(n).file_name())
+        .map(|n| n.to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".csv") || n.ends_with(".xlsx"))
+        .unwrap_or_else(|| fallback.to_string());
+    if body.is_empty() {
+        return Err(ApiError::refused(format!(
+            "{name}: the body is empty: send the file"
+        )));
+    }
+    let dir = tempfile_dir()?;
+    let path = dir.join(&name);
+    let table = std::fs::write(&path, body)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+        .and_then(|_| {
+            crate::input::table::read_table(&path, crate::input::Encoding::Auto)
+                .map_err(|e| ApiError::refused(e.to_string()))
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((name, table?))
+}
+
+/// A spot check's workpaper as a download.
+pub(super) fn workpaper_response(
+    check: &crate::inspect::workpaper::SpotCheck,
+    file_name: &str,
+) -> Result<Response> {
+    let dir = tempfile_dir()?;
+    let path = dir.join("workpaper.xlsx");
+    let written = crate::inspect::workpaper::write_workpaper(check, &path)
+        .map_err(ApiError::from)
+        .and_then(|_| std::fs::read(&path).map_err(|e| ApiError::refused(e.to_string())));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", percent_encode(file_name)),
+            ),
+        ],
+        written?,
+    )
+        .into_response())
+}
+
 fn parse_format(text: Option<&str>) -> Result<OutputFormat> {
     match text.map(|t| t.trim().to_ascii_lowercase()).as_deref() {
         None | Some("json") => Ok(OutputFormat::Json),
@@ -1566,27 +1622,7 @@ async fn spot_check(
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        Some("xlsx") => {
-            let dir = tempfile_dir()?;
-            let path = dir.join("workpaper.xlsx");
-            crate::inspect::workpaper::write_workpaper(&check, &path)?;
-            let bytes = std::fs::read(&path).map_err(|e| ApiError::refused(e.to_string()))?;
-            let _ = std::fs::remove_dir_all(&dir);
-            Ok((
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    ),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"workpaper.xlsx\"",
-                    ),
-                ],
-                bytes,
-            )
-                .into_response())
-        }
+        Some("xlsx") => workpaper_response(&check, "workpaper.xlsx"),
         None | Some("json") => {
             let sheet = crate::inspect::workpaper::sheet(&check, false);
             let items: serde_json::Value =
@@ -2019,29 +2055,7 @@ async fn roster_import(
     require_roles(&user, &[Role::Admin, Role::Finance], "import rosters")?;
     let store = &state.store;
     let program = program_of(store, &program).await?;
-    let name = params
-        .name
-        .as_deref()
-        .and_then(|n| std::path::Path::new(n).file_name())
-        .map(|n| n.to_string_lossy().to_string())
-        .filter(|n| n.ends_with(".csv") || n.ends_with(".xlsx"))
-        .unwrap_or_else(|| "roster.csv".to_string());
-    if body.is_empty() {
-        return Err(ApiError::refused(format!(
-            "{name}: the body is empty: send the roster file"
-        )));
-    }
-    let dir = tempfile_dir()?;
-    let path = dir.join(&name);
-    let written = std::fs::write(&path, &body);
-    let table = written
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
-        .and_then(|_| {
-            crate::input::table::read_table(&path, crate::input::Encoding::Auto)
-                .map_err(|e| ApiError::refused(e.to_string()))
-        });
-    let _ = std::fs::remove_dir_all(&dir);
-    let table = table?;
+    let (name, table) = read_upload(params.name.as_deref(), "roster.csv", &body)?;
     let regions = store.regions().await?;
     let units = store.units().await?;
     let unit_counties = units
@@ -2488,28 +2502,7 @@ async fn life_events(
         }
     };
     let store = &state.store;
-    let name = params
-        .name
-        .as_deref()
-        .and_then(|n| std::path::Path::new(n).file_name())
-        .map(|n| n.to_string_lossy().to_string())
-        .filter(|n| n.ends_with(".csv") || n.ends_with(".xlsx"))
-        .unwrap_or_else(|| format!("{kind}.csv"));
-    if body.is_empty() {
-        return Err(ApiError::refused(format!(
-            "{name}: the body is empty: send the file"
-        )));
-    }
-    let dir = tempfile_dir()?;
-    let path = dir.join(&name);
-    let table = std::fs::write(&path, &body)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
-        .and_then(|_| {
-            crate::input::table::read_table(&path, crate::input::Encoding::Auto)
-                .map_err(|e| ApiError::refused(e.to_string()))
-        });
-    let _ = std::fs::remove_dir_all(&dir);
-    let table = table?;
+    let (name, table) = read_upload(params.name.as_deref(), &format!("{kind}.csv"), &body)?;
     let (events, errors) =
         crate::roster::parse_life_events(&table, &name, deaths).map_err(ApiError::refused)?;
     if !errors.is_empty() {
