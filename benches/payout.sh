@@ -16,7 +16,8 @@
 # Each timed phase runs under /usr/bin/time -v: the wall time, and the peak RSS of the largest
 # process. Target for the whole payout month (1 + 3): under 30 s and under 1 GiB.
 # Figures vary with the machine's load: run it more than once before drawing conclusions.
-# EARMARK_BENCH_KEEP=1 keeps the folder (ledger, files) for profiling.
+# EARMARK_BENCH_KEEP=1 keeps the folder (ledger, files) for profiling, with the ledger as it was before
+# the payout month in before.db (and before.db-wal).
 set -euo pipefail
 
 PEOPLE="${1:-200000}"
@@ -103,6 +104,12 @@ for county in 440507 440511 440512 440513 440514; do
 done
 
 mkdir -p "$WORK/bank" "$WORK/answers"
+if [[ -n "${EARMARK_BENCH_KEEP:-}" ]]; then
+    # The ledger as it stands before the payout month, for profiling one unit's batch again.
+    for f in "$DB" "$DB-wal"; do
+        if [[ -f "$f" ]]; then cp "$f" "$WORK/before.${f##*.}"; fi
+    done
+fi
 
 # Phase 1: a batch and its bank file for every unit.
 cat >"$WORK/create.sh" <<'SH'

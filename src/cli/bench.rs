@@ -9,7 +9,8 @@ use sqlx::AssertSqlSafe;
 
 use earmark::ledger::{AccountKind, AccountRef, NewEntry, Posting};
 use earmark::money::Fen;
-use earmark::store::{BatchMode, PARAMS_PER_STATEMENT_MAX, Store, portable, values_sql};
+use earmark::store::bulk::{BulkInsert, Cell};
+use earmark::store::{BatchMode, Store};
 
 use super::BenchArgs;
 use super::commands::Failure;
@@ -143,6 +144,8 @@ fn bench_entry(i: usize, counties: &[String]) -> NewEntry {
     )
 }
 
+/// The same rows with no ledger logic, written each database's fastest plain way (the engine's own
+/// bulk writer: multi-row VALUES on SQLite, one array per column and `unnest` on PostgreSQL).
 async fn raw_insert(
     store: &Store,
     entries: usize,
@@ -150,58 +153,53 @@ async fn raw_insert(
     counties: &[String],
 ) -> Result<(), earmark::store::StoreError> {
     let pool = store.pool();
+    let backend = store.backend();
     let mut done = 0;
-    let hash = vec![0u8; 32];
+    let hash = [0u8; 32];
     while done < entries {
         let n = batch.min(entries - done);
         let mut tx = pool.begin().await?;
-        let rows: Vec<usize> = (done..done + n).collect();
-        for chunk in rows.chunks(PARAMS_PER_STATEMENT_MAX / 11) {
-            let sql = values_sql(
-                "INSERT INTO entries (county_code, seq, idem_key, program, entry_date, kind, refers_seq, \
-                 memo, created_at, content_hash, chain_hash) VALUES ",
-                chunk.len(),
-                11,
-                "",
-            );
-            let mut q = sqlx::query(portable(store.backend(), sql));
-            for &i in chunk {
-                q = q
-                    .bind(counties[i % counties.len()].clone())
-                    .bind(i as i64 + 1)
-                    .bind(format!("bench-{i}"))
-                    .bind("MBDK")
-                    .bind("2025-01-01")
-                    .bind("normal")
-                    .bind(None::<i64>)
-                    .bind("下达")
-                    .bind("2025-01-01T00:00:00Z")
-                    .bind(hash.clone())
-                    .bind(hash.clone());
-            }
-            q.execute(&mut *tx).await?;
+        let keys: Vec<String> = (done..done + n).map(|i| format!("bench-{i}")).collect();
+        BulkInsert {
+            head: "INSERT INTO entries (county_code, seq, idem_key, program, entry_date, kind, \
+                   refers_seq, memo, created_at, content_hash, chain_hash)",
+            columns: 11,
+            suffix: "",
         }
-        let legs: Vec<(usize, i64)> = rows.iter().flat_map(|&i| [(i, 0), (i, 1)]).collect();
-        for chunk in legs.chunks(PARAMS_PER_STATEMENT_MAX / 7) {
-            let sql = values_sql(
-                "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending) VALUES ",
-                chunk.len(),
-                7,
-                "",
-            );
-            let mut q = sqlx::query(portable(store.backend(), sql));
-            for &(i, leg) in chunk {
-                q = q
-                    .bind(counties[i % counties.len()].clone())
-                    .bind(i as i64 + 1)
-                    .bind(leg)
-                    .bind((i % counties.len()) as i64 * 2 + leg)
-                    .bind(if leg == 0 { 90_000_i64 } else { -90_000 })
-                    .bind("2025-01-01")
-                    .bind(0_i64);
+        .run(&mut tx, backend, n, |r, c| {
+            let i = done + r;
+            match c {
+                0 => Cell::Text(&counties[i % counties.len()]),
+                1 => Cell::Int(i as i64 + 1),
+                2 => Cell::Text(&keys[r]),
+                3 => Cell::Text("MBDK"),
+                4 => Cell::Text("2025-01-01"),
+                5 => Cell::Text("normal"),
+                6 => Cell::NullInt,
+                7 => Cell::Text("下达"),
+                8 => Cell::Text("2025-01-01T00:00:00Z"),
+                _ => Cell::Bytes(&hash),
             }
-            q.execute(&mut *tx).await?;
+        })
+        .await?;
+        BulkInsert {
+            head: "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending)",
+            columns: 7,
+            suffix: "",
         }
+        .run(&mut tx, backend, 2 * n, |r, c| {
+            let (i, leg) = (done + r / 2, (r % 2) as i64);
+            match c {
+                0 => Cell::Text(&counties[i % counties.len()]),
+                1 => Cell::Int(i as i64 + 1),
+                2 => Cell::Int(leg),
+                3 => Cell::Int((i % counties.len()) as i64 * 2 + leg),
+                4 => Cell::Int(if leg == 0 { 90_000 } else { -90_000 }),
+                5 => Cell::Text("2025-01-01"),
+                _ => Cell::Int(0),
+            }
+        })
+        .await?;
         tx.commit().await?;
         done += n;
     }

@@ -4,6 +4,7 @@
 //! Portable SQL only: `$N` placeholders (sqlx's SQLite driver reads them by number), BIGINT fen,
 //! ISO-text dates, `CAST(SUM(..) AS BIGINT)` so PostgreSQL does not answer NUMERIC.
 
+pub mod bulk;
 mod post;
 mod query;
 mod roster;
@@ -23,7 +24,9 @@ pub use query::{BalanceFilter, BalanceRow, CheckReport, VerifyReport};
 pub use roster::{RosterImportReport, StageRecord};
 
 /// Statement parameters per multi-row INSERT stay under both databases' limits
-/// (SQLite 32,766; PostgreSQL 65,535) with room to spare.
+/// (SQLite 32,766; PostgreSQL 65,535) with room to spare. Larger statements are faster in bulk
+/// (`earmark bench`, 300,000 entries, one run each: 30,000 parameters 51,389 entries/s, 3,000
+/// 40,961/s, 1,000 35,054/s).
 pub const PARAMS_PER_STATEMENT_MAX: usize = 30_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +135,7 @@ impl Store {
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
                              PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; \
-                             PRAGMA wal_autocheckpoint = 10000;",
+                             PRAGMA wal_autocheckpoint = 50000; PRAGMA temp_store = MEMORY;",
                         )
                         .execute(conn)
                         .await?;
@@ -598,6 +601,7 @@ pub fn portable(backend: Backend, sql: String) -> AssertSqlSafe<String> {
 
 /// `prefix` followed by `rows` groups of `columns` numbered placeholders, then `suffix`.
 pub fn values_sql(prefix: &str, rows: usize, columns: usize, suffix: &str) -> String {
+    use std::fmt::Write as _;
     let mut sql = String::with_capacity(prefix.len() + rows * columns * 6 + suffix.len());
     sql.push_str(prefix);
     let mut n = 0;
@@ -611,8 +615,7 @@ pub fn values_sql(prefix: &str, rows: usize, columns: usize, suffix: &str) -> St
                 sql.push(',');
             }
             n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
+            let _ = write!(sql, "${n}");
         }
         sql.push(')');
     }
@@ -622,10 +625,15 @@ pub fn values_sql(prefix: &str, rows: usize, columns: usize, suffix: &str) -> St
 
 /// `$first, $first+1, ...` for an IN list of `count` items.
 pub fn in_list(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(count * 7);
+    for n in first..first + count {
+        if n > first {
+            sql.push(',');
+        }
+        let _ = write!(sql, "${n}");
+    }
+    sql
 }
 
 /// A URL fit to print: a password, if any, is hidden.

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
+use super::bulk::{BulkInsert, Cell};
 use super::{
     Backend, PARAMS_PER_STATEMENT_MAX, Store, StoreError, backend_of, in_list, portable, values_sql,
 };
@@ -475,14 +476,18 @@ impl Store {
                 }
             }
         }
-        for chunk in unknown.chunks(PARAMS_PER_STATEMENT_MAX) {
-            let list = in_list(1, chunk.len());
+        // The list is bound twice, numbered on (`$1..$n`, then `$n+1..$2n`): a number used twice would
+        // keep SQLite on its by-name parameter lookup, quadratic in the list's length.
+        for chunk in unknown.chunks(PARAMS_PER_STATEMENT_MAX / 2) {
+            let n = chunk.len();
             let sql = format!(
-                "SELECT code, county_code, 1 FROM units WHERE code IN ({list}) \
-                 UNION ALL SELECT id_number, county_code, 0 FROM persons WHERE id_number IN ({list})"
+                "SELECT code, county_code, 1 FROM units WHERE code IN ({}) \
+                 UNION ALL SELECT id_number, county_code, 0 FROM persons WHERE id_number IN ({})",
+                in_list(1, n),
+                in_list(n + 1, n)
             );
             let mut query = sqlx::query(portable(self.backend, sql));
-            for owner in chunk {
+            for owner in chunk.iter().chain(chunk) {
                 query = query.bind(owner.clone());
             }
             let rows = query.fetch_all(&mut **tx).await?;
@@ -1053,32 +1058,30 @@ async fn write_entries(
     rows: &[EntryRow],
     created_at: &str,
 ) -> Result<(), StoreError> {
-    const COLUMNS: usize = 11;
-    for chunk in rows.chunks(PARAMS_PER_STATEMENT_MAX / COLUMNS) {
-        let sql = values_sql(
-            "INSERT INTO entries (county_code, seq, idem_key, program, entry_date, kind, refers_seq, \
-             memo, created_at, content_hash, chain_hash) VALUES ",
-            chunk.len(),
-            COLUMNS,
-            "",
-        );
-        let mut query = sqlx::query(portable(backend_of(tx), sql));
-        for row in chunk {
-            query = query
-                .bind(row.county.clone())
-                .bind(row.seq)
-                .bind(row.key.clone())
-                .bind(row.program.clone())
-                .bind(row.date.clone())
-                .bind(row.kind.code())
-                .bind(row.refers_seq)
-                .bind(row.memo.clone())
-                .bind(created_at.to_string())
-                .bind(row.content_hash.to_vec())
-                .bind(row.chain_hash.to_vec());
-        }
-        query.execute(&mut **tx).await?;
+    let backend = backend_of(tx);
+    BulkInsert {
+        head: "INSERT INTO entries (county_code, seq, idem_key, program, entry_date, kind, refers_seq, \
+               memo, created_at, content_hash, chain_hash)",
+        columns: 11,
+        suffix: "",
     }
+    .run(tx, backend, rows.len(), |r, c| {
+        let row = &rows[r];
+        match c {
+            0 => Cell::Text(&row.county),
+            1 => Cell::Int(row.seq),
+            2 => Cell::Text(&row.key),
+            3 => Cell::Text(&row.program),
+            4 => Cell::Text(&row.date),
+            5 => Cell::Text(row.kind.code()),
+            6 => row.refers_seq.map(Cell::Int).unwrap_or(Cell::NullInt),
+            7 => Cell::Text(&row.memo),
+            8 => Cell::Text(created_at),
+            9 => Cell::Bytes(&row.content_hash),
+            _ => Cell::Bytes(&row.chain_hash),
+        }
+    })
+    .await?;
     Ok(())
 }
 
@@ -1086,27 +1089,25 @@ async fn write_postings(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     rows: &[PostingRow],
 ) -> Result<(), StoreError> {
-    const COLUMNS: usize = 7;
-    for chunk in rows.chunks(PARAMS_PER_STATEMENT_MAX / COLUMNS) {
-        let sql = values_sql(
-            "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending) VALUES ",
-            chunk.len(),
-            COLUMNS,
-            "",
-        );
-        let mut query = sqlx::query(portable(backend_of(tx), sql));
-        for row in chunk {
-            query = query
-                .bind(row.county.clone())
-                .bind(row.seq)
-                .bind(row.leg)
-                .bind(row.account)
-                .bind(row.amount.get())
-                .bind(row.date.clone())
-                .bind(i64::from(row.pending));
-        }
-        query.execute(&mut **tx).await?;
+    let backend = backend_of(tx);
+    BulkInsert {
+        head: "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending)",
+        columns: 7,
+        suffix: "",
     }
+    .run(tx, backend, rows.len(), |r, c| {
+        let row = &rows[r];
+        match c {
+            0 => Cell::Text(&row.county),
+            1 => Cell::Int(row.seq),
+            2 => Cell::Int(row.leg),
+            3 => Cell::Int(row.account),
+            4 => Cell::Int(row.amount.get()),
+            5 => Cell::Text(&row.date),
+            _ => Cell::Int(i64::from(row.pending)),
+        }
+    })
+    .await?;
     Ok(())
 }
 
@@ -1115,21 +1116,25 @@ async fn write_balances(
     balances: &HashMap<i64, Balance>,
     touched: &HashSet<i64>,
 ) -> Result<(), StoreError> {
-    let touched: Vec<i64> = touched.iter().copied().collect();
-    for chunk in touched.chunks(PARAMS_PER_STATEMENT_MAX / 3) {
-        let sql = values_sql(
-            "INSERT INTO balances (account_id, balance, reserved) VALUES ",
-            chunk.len(),
-            3,
-            " ON CONFLICT (account_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved",
-        );
-        let mut query = sqlx::query(portable(backend_of(tx), sql));
-        for id in chunk {
-            let b = balances.get(id).copied().unwrap_or_default();
-            query = query.bind(*id).bind(b.balance.get()).bind(b.reserved.get());
-        }
-        query.execute(&mut **tx).await?;
+    let backend = backend_of(tx);
+    let rows: Vec<(i64, Balance)> = touched
+        .iter()
+        .map(|id| (*id, balances.get(id).copied().unwrap_or_default()))
+        .collect();
+    BulkInsert {
+        head: "INSERT INTO balances (account_id, balance, reserved)",
+        columns: 3,
+        suffix: "ON CONFLICT (account_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved",
     }
+    .run(tx, backend, rows.len(), |r, c| {
+        let (id, b) = &rows[r];
+        Cell::Int(match c {
+            0 => *id,
+            1 => b.balance.get(),
+            _ => b.reserved.get(),
+        })
+    })
+    .await?;
     Ok(())
 }
 
@@ -1137,23 +1142,22 @@ async fn write_heads(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     heads: &HashMap<String, Head>,
 ) -> Result<(), StoreError> {
+    let backend = backend_of(tx);
     let heads: Vec<(&String, &Head)> = heads.iter().collect();
-    for chunk in heads.chunks(PARAMS_PER_STATEMENT_MAX / 3) {
-        let sql = values_sql(
-            "INSERT INTO chain_heads (county_code, seq, chain_hash) VALUES ",
-            chunk.len(),
-            3,
-            " ON CONFLICT (county_code) DO UPDATE SET seq = excluded.seq, chain_hash = excluded.chain_hash",
-        );
-        let mut query = sqlx::query(portable(backend_of(tx), sql));
-        for (county, head) in chunk {
-            query = query
-                .bind((*county).clone())
-                .bind(head.seq)
-                .bind(head.hash.to_vec());
-        }
-        query.execute(&mut **tx).await?;
+    BulkInsert {
+        head: "INSERT INTO chain_heads (county_code, seq, chain_hash)",
+        columns: 3,
+        suffix: "ON CONFLICT (county_code) DO UPDATE SET seq = excluded.seq, chain_hash = excluded.chain_hash",
     }
+    .run(tx, backend, heads.len(), |r, c| {
+        let (county, head) = heads[r];
+        match c {
+            0 => Cell::Text(county),
+            1 => Cell::Int(head.seq),
+            _ => Cell::Bytes(&head.hash),
+        }
+    })
+    .await?;
     Ok(())
 }
 
