@@ -155,7 +155,7 @@ impl Store {
             .filter_map(|e| e.refers_to.as_deref())
             .filter_map(|k| stored.get(k))
             .collect();
-        let mut targets = fetch_targets(&mut tx, &stored, &referred).await?;
+        let (mut targets, target_accounts) = fetch_targets(&mut tx, &stored, &referred).await?;
         let (mut resolved, mut reversed) = fetch_resolutions(&mut tx, &referred).await?;
 
         // Settle each entry's county, program and postings (copied from what it refers to).
@@ -191,7 +191,9 @@ impl Store {
                 account_keys.insert(account_key(s, owner, *kind));
             }
         }
-        let account_ids = self.account_ids(&mut tx, account_keys).await?;
+        let (account_ids, opened) = self
+            .account_ids(&mut tx, account_keys, target_accounts)
+            .await?;
         let mut balances = fetch_balances(&mut tx, account_ids.values().copied()).await?;
         let counties: Vec<String> = {
             let set: HashSet<&str> = settled
@@ -212,7 +214,7 @@ impl Store {
         let mut entry_rows: Vec<EntryRow> = Vec::new();
         let mut posting_rows: Vec<PostingRow> = Vec::new();
         let mut posted_in_batch: HashMap<&str, (String, i64, Hash)> = HashMap::new();
-        let mut touched: HashSet<i64> = HashSet::new();
+        let mut touched: HashSet<i64> = opened.into_iter().collect();
         let describe = |id: &i64| {
             account_ids
                 .iter()
@@ -504,18 +506,20 @@ impl Store {
         Ok(counties)
     }
 
-    /// Account ids for `keys`: from the cache, then the database; missing accounts are opened.
+    /// Account ids for `keys`: from the cache, then the database; missing accounts are opened
+    /// (their ids are returned too: their balance rows are still to be written).
     async fn account_ids(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         keys: HashSet<AccountKey>,
-    ) -> Result<HashMap<AccountKey, i64>, StoreError> {
+        known: HashMap<AccountKey, i64>,
+    ) -> Result<(HashMap<AccountKey, i64>, Vec<i64>), StoreError> {
         let mut ids: HashMap<AccountKey, i64> = HashMap::with_capacity(keys.len());
         let mut missing: Vec<AccountKey> = Vec::new();
         {
             let cache = self.cache.lock().expect("cache lock");
             for key in keys {
-                match cache.accounts.get(&key) {
+                match cache.accounts.get(&key).or_else(|| known.get(&key)) {
                     Some(id) => {
                         ids.insert(key, *id);
                     }
@@ -523,66 +527,98 @@ impl Store {
                 }
             }
         }
-        for chunk in missing.chunks(PARAMS_PER_STATEMENT_MAX / 4) {
-            let tuples = values_sql("", chunk.len(), 4, "");
-            // A join driven by the keys (not a row-value IN, which SQLite answers by a scan): CROSS
-            // JOIN fixes SQLite's join order, keys outside, so each key is a seek in the index;
-            // PostgreSQL plans it as an ordinary join.
-            let sql = format!(
-                "WITH k (c, p, o, t) AS (VALUES {tuples}) \
-                 SELECT a.id, a.county_code, a.program, a.owner, a.kind FROM k CROSS JOIN accounts a \
-                 WHERE a.county_code = k.c AND a.program = k.p AND a.owner = k.o AND a.kind = k.t"
-            );
-            let mut query = sqlx::query(portable(self.backend, sql));
-            for key in chunk {
-                query = query
-                    .bind(key.county.clone())
-                    .bind(key.program.clone())
-                    .bind(key.owner.clone())
-                    .bind(key.kind.code());
+        // Looked up by owner within each (county, program): one parameter per owner, not four per
+        // key (a payout batch's 8,000 keys made 30,000-parameter statements, slow to parse), and
+        // the unique index (county_code, program, owner, kind) seeks each owner.
+        let mut found: Vec<(AccountKey, i64)> = Vec::new();
+        {
+            let mut groups: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+            for key in &missing {
+                let owners = groups
+                    .entry((key.county.as_str(), key.program.as_str()))
+                    .or_default();
+                owners.push(key.owner.as_str());
             }
-            for row in query.fetch_all(&mut **tx).await? {
-                ids.insert(account_key_from_row(&row, 1)?, row.try_get(0)?);
+            let wanted: HashSet<&AccountKey> = missing.iter().collect();
+            for ((county, program), mut owners) in groups {
+                owners.sort_unstable();
+                owners.dedup();
+                for chunk in owners.chunks(PARAMS_PER_STATEMENT_MAX - 2) {
+                    let sql = format!(
+                        "SELECT id, county_code, program, owner, kind FROM accounts \
+                     WHERE county_code = $1 AND program = $2 AND owner IN ({})",
+                        in_list(3, chunk.len())
+                    );
+                    let mut query = sqlx::query(portable(self.backend, sql))
+                        .bind(county.to_string())
+                        .bind(program.to_string());
+                    for owner in chunk {
+                        query = query.bind(owner.to_string());
+                    }
+                    for row in query.fetch_all(&mut **tx).await? {
+                        let key = account_key_from_row(&row, 1)?;
+                        if wanted.contains(&key) {
+                            found.push((key, row.try_get(0)?));
+                        }
+                    }
+                }
             }
         }
+        ids.extend(found);
         let to_open: Vec<AccountKey> = missing
             .into_iter()
             .filter(|k| !ids.contains_key(k))
             .collect();
-        for chunk in to_open.chunks(PARAMS_PER_STATEMENT_MAX / 4) {
-            let sql = values_sql(
-                "INSERT INTO accounts (county_code, program, owner, kind) VALUES ",
-                chunk.len(),
-                4,
-                " RETURNING id, county_code, program, owner, kind",
-            );
-            let mut query = sqlx::query(portable(self.backend, sql));
-            for key in chunk {
-                query = query
-                    .bind(key.county.clone())
-                    .bind(key.program.clone())
-                    .bind(key.owner.clone())
-                    .bind(key.kind.code());
+        // New accounts get their ids here, from the table's own counter (SQLite: the write lock is
+        // held, so MAX(id) is ours; PostgreSQL: the id sequence), so the insert needs no RETURNING
+        // (8,000 returned rows cost more than the insert). Their balance rows are written with the
+        // batch's other balances.
+        let backend = self.backend;
+        let new_ids: Vec<i64> = if to_open.is_empty() {
+            Vec::new()
+        } else {
+            match backend {
+                Backend::Sqlite => {
+                    let top: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM accounts")
+                        .fetch_one(&mut **tx)
+                        .await?
+                        .try_get(0)?;
+                    (1..=to_open.len() as i64).map(|n| top + n).collect()
+                }
+                Backend::Postgres => {
+                    let rows = sqlx::query(
+                        "SELECT nextval(pg_get_serial_sequence('accounts', 'id')) \
+                         FROM generate_series(1, $1::int8)",
+                    )
+                    .bind(to_open.len() as i64)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    rows.iter()
+                        .map(|r| r.try_get::<i64, _>(0))
+                        .collect::<Result<_, _>>()?
+                }
             }
-            let mut opened: Vec<i64> = Vec::with_capacity(chunk.len());
-            for row in query.fetch_all(&mut **tx).await? {
-                let id: i64 = row.try_get(0)?;
-                ids.insert(account_key_from_row(&row, 1)?, id);
-                opened.push(id);
-            }
-            let sql = values_sql(
-                "INSERT INTO balances (account_id, balance, reserved) VALUES ",
-                opened.len(),
-                3,
-                "",
-            );
-            let mut query = sqlx::query(portable(self.backend, sql));
-            for id in opened {
-                query = query.bind(id).bind(0_i64).bind(0_i64);
-            }
-            query.execute(&mut **tx).await?;
+        };
+        BulkInsert {
+            head: "INSERT INTO accounts (id, county_code, program, owner, kind)",
+            columns: 5,
+            suffix: "",
         }
-        Ok(ids)
+        .run(tx, backend, to_open.len(), |r, c| {
+            let key = &to_open[r];
+            match c {
+                0 => Cell::Int(new_ids[r]),
+                1 => Cell::Text(&key.county),
+                2 => Cell::Text(&key.program),
+                3 => Cell::Text(&key.owner),
+                _ => Cell::Text(key.kind.code()),
+            }
+        })
+        .await?;
+        for (key, id) in to_open.into_iter().zip(&new_ids) {
+            ids.insert(key, *id);
+        }
+        Ok((ids, new_ids))
     }
 
     fn remember_accounts(&self, ids: HashMap<AccountKey, i64>) {
@@ -929,7 +965,7 @@ async fn fetch_targets(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     stored: &HashMap<String, Stored>,
     referred: &[&Stored],
-) -> Result<HashMap<String, Target>, StoreError> {
+) -> Result<(HashMap<String, Target>, HashMap<AccountKey, i64>), StoreError> {
     // A set, not a scan of `referred` per stored key: that was quadratic (16 M comparisons for a
     // bank answer of 4,000 lines).
     let referred: HashSet<(&str, i64)> = referred
@@ -953,11 +989,12 @@ async fn fetch_targets(
         }
     }
     let places: Vec<(String, i64)> = by_place.keys().cloned().collect();
+    let mut accounts: HashMap<AccountKey, i64> = HashMap::new();
     for chunk in places.chunks(PARAMS_PER_STATEMENT_MAX / 2) {
         let tuples = values_sql("", chunk.len(), 2, "");
         let sql = format!(
             "WITH k (c, s) AS (VALUES {tuples}) \
-             SELECT p.county_code, p.seq, a.owner, a.kind, p.amount FROM k CROSS JOIN postings p \
+             SELECT p.county_code, p.seq, a.owner, a.kind, p.amount, a.id, a.program FROM k CROSS JOIN postings p \
              CROSS JOIN accounts a WHERE p.county_code = k.c AND p.seq = k.s AND a.id = p.account_id \
              ORDER BY p.county_code, p.seq, p.leg"
         );
@@ -969,17 +1006,28 @@ async fn fetch_targets(
             let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
             let kind: String = row.try_get(3)?;
             if let Some(target) = by_place.get_mut(&place) {
-                target.postings.push((
-                    row.try_get(2)?,
-                    AccountKind::parse(&kind).ok_or_else(|| {
-                        StoreError::Invalid(format!("stored account kind {kind} is unknown"))
-                    })?,
-                    Fen(row.try_get(4)?),
-                ));
+                let owner: String = row.try_get(2)?;
+                let kind = AccountKind::parse(&kind).ok_or_else(|| {
+                    StoreError::Invalid(format!("stored account kind {kind} is unknown"))
+                })?;
+                // The accounts are read here anyway: the batch need not look them up again.
+                accounts.insert(
+                    AccountKey {
+                        county: place.0.clone(),
+                        program: row.try_get(6)?,
+                        owner: owner.clone(),
+                        kind,
+                    },
+                    row.try_get(5)?,
+                );
+                target.postings.push((owner, kind, Fen(row.try_get(4)?)));
             }
         }
     }
-    Ok(by_place.into_values().map(|t| (t.key.clone(), t)).collect())
+    Ok((
+        by_place.into_values().map(|t| (t.key.clone(), t)).collect(),
+        accounts,
+    ))
 }
 
 type Resolutions = (
