@@ -159,6 +159,10 @@ impl Store {
         let (mut resolved, mut reversed) = fetch_resolutions(&mut tx, &referred).await?;
 
         // Settle each entry's county, program and postings (copied from what it refers to).
+        let referred_in_batch: HashSet<&str> = entries
+            .iter()
+            .filter_map(|e| e.refers_to.as_deref())
+            .collect();
         let mut in_batch: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut settled: Vec<Option<Settled>> = Vec::with_capacity(entries.len());
         for (index, entry) in entries.iter().enumerate() {
@@ -373,10 +377,12 @@ impl Store {
                     resolved.insert(place, (entry.kind, entry.key.clone()));
                 }
             }
+            // Kept as a target only when a later entry of this batch refers to it.
             if matches!(
                 entry.kind,
                 EntryKind::Normal | EntryKind::Pending | EntryKind::Post
-            ) {
+            ) && referred_in_batch.contains(entry.key.as_str())
+            {
                 targets.insert(
                     entry.key.clone(),
                     Target {
