@@ -2044,3 +2044,104 @@ async fn hledger_agrees_with_the_stored_balances() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The bulk writer
+// ---------------------------------------------------------------------------------------------
+
+/// PostgreSQL's bulk path sends each column as the text of an array literal: keys and memos with the
+/// characters that literal syntax gives meaning to (quotes, backslashes, commas, braces, spaces, the
+/// word NULL) must come back byte for byte, and the hash chain must still verify.
+#[tokio::test]
+async fn keys_and_memos_with_array_literal_characters_are_stored_exactly() {
+    on_every_backend(|kind| async move {
+        let (store, _db) = ledger(kind).await;
+        let memos = [
+            "",
+            "NULL",
+            "null",
+            "say \"hi\"",
+            r"back\slash \\ and \",
+            "a,b {c} (d)",
+            "  leading and trailing  ",
+            "{\"a\":1} ,NULL, {}",
+            "粤财教〔2025〕1号 下达",
+        ];
+        let entries: Vec<NewEntry> = memos
+            .iter()
+            .enumerate()
+            .map(|(i, memo)| {
+                let mut entry = release(
+                    format!("R-{i} {}", memo.trim()).trim_end(),
+                    "440511",
+                    "440000",
+                    100 + i as i64,
+                );
+                entry.memo = memo.to_string();
+                entry
+            })
+            .collect();
+        store
+            .post(&entries, BatchMode::AllOrNothing)
+            .await
+            .expect("the batch posts");
+        let stored: Vec<(String, String)> =
+            sqlx::query("SELECT idem_key, memo FROM entries ORDER BY seq")
+                .fetch_all(store.pool())
+                .await
+                .expect("entries")
+                .iter()
+                .map(|r| (r.try_get(0).unwrap(), r.try_get(1).unwrap()))
+                .collect();
+        let expected: Vec<(String, String)> = entries
+            .iter()
+            .map(|e| (e.key.clone(), e.memo.clone()))
+            .collect();
+        assert_eq!(stored, expected, "{kind:?}");
+        // The same batch again is a no-op that says so, entry by entry.
+        let again = store
+            .post(&entries, BatchMode::AllOrNothing)
+            .await
+            .expect("the batch again");
+        assert!(
+            again
+                .iter()
+                .all(|o| matches!(o, Outcome::AlreadyPosted { .. })),
+            "{kind:?}: {again:?}"
+        );
+        assert_consistent(&store).await;
+    })
+    .await;
+}
+
+/// A batch larger than one bulk statement (PostgreSQL: 50,000 rows) is written whole.
+#[tokio::test]
+async fn a_batch_larger_than_one_bulk_statement_is_written_whole() {
+    on_every_backend(|kind| async move {
+        let (store, _db) = ledger(kind).await;
+        let n = 26_000; // 52,000 postings
+        let entries: Vec<NewEntry> = (0..n)
+            .map(|i| release(&format!("R-{i}"), "440511", "440000", 1 + i as i64 % 7))
+            .collect();
+        store
+            .post(&entries, BatchMode::AllOrNothing)
+            .await
+            .expect("the batch posts");
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM entries").await,
+            n as i64
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM postings").await,
+            2 * n as i64
+        );
+        let held: i64 = (0..n).map(|i| 1 + i as i64 % 7).sum();
+        assert_eq!(
+            account(&store, "440511", "440511", "held").await,
+            (held, 0),
+            "{kind:?}"
+        );
+        assert_consistent(&store).await;
+    })
+    .await;
+}
