@@ -996,17 +996,30 @@ async fn fetch_targets(
     }
     let places: Vec<(String, i64)> = by_place.keys().cloned().collect();
     let mut accounts: HashMap<AccountKey, i64> = HashMap::new();
-    for chunk in places.chunks(PARAMS_PER_STATEMENT_MAX / 2) {
-        let tuples = values_sql("", chunk.len(), 2, "");
+    // By county, an IN list of sequence numbers: one parameter per target (not a VALUES list of
+    // pairs), and SQLite walks the list in order, so the rows come in (seq, leg) order unsorted.
+    let mut by_county: HashMap<&str, Vec<i64>> = HashMap::new();
+    for (county, seq) in &places {
+        by_county.entry(county.as_str()).or_default().push(*seq);
+    }
+    let chunks: Vec<(&str, &[i64])> = by_county
+        .iter()
+        .flat_map(|(county, seqs)| {
+            seqs.chunks(PARAMS_PER_STATEMENT_MAX - 1)
+                .map(move |chunk| (*county, chunk))
+        })
+        .collect();
+    for (county, chunk) in chunks {
         let sql = format!(
-            "WITH k (c, s) AS (VALUES {tuples}) \
-             SELECT p.county_code, p.seq, a.owner, a.kind, p.amount, a.id, a.program FROM k CROSS JOIN postings p \
-             CROSS JOIN accounts a WHERE p.county_code = k.c AND p.seq = k.s AND a.id = p.account_id \
-             ORDER BY p.county_code, p.seq, p.leg"
+            "SELECT p.county_code, p.seq, a.owner, a.kind, p.amount, a.id, a.program \
+             FROM postings p CROSS JOIN accounts a \
+             WHERE p.county_code = $1 AND p.seq IN ({}) AND a.id = p.account_id \
+             ORDER BY p.seq, p.leg",
+            in_list(2, chunk.len())
         );
-        let mut query = sqlx::query(portable(backend_of(tx), sql));
-        for (county, seq) in chunk {
-            query = query.bind(county.clone()).bind(*seq);
+        let mut query = sqlx::query(portable(backend_of(tx), sql)).bind(county.to_string());
+        for seq in chunk {
+            query = query.bind(*seq);
         }
         for row in query.fetch_all(&mut **tx).await? {
             let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
@@ -1048,16 +1061,32 @@ async fn fetch_resolutions(
 ) -> Result<Resolutions, StoreError> {
     let mut resolved = HashMap::new();
     let mut reversed = HashMap::new();
-    for chunk in referred.chunks(PARAMS_PER_STATEMENT_MAX / 2) {
-        let tuples = values_sql("", chunk.len(), 2, "");
+    let mut by_county: HashMap<&str, Vec<i64>> = HashMap::new();
+    for st in referred {
+        by_county
+            .entry(st.county.as_str())
+            .or_default()
+            .push(st.seq);
+    }
+    let chunks: Vec<(&str, &[i64])> = by_county
+        .iter()
+        .flat_map(|(county, seqs)| {
+            seqs.chunks(PARAMS_PER_STATEMENT_MAX - 1)
+                .map(move |chunk| (*county, chunk))
+        })
+        .collect();
+    for (county, chunk) in chunks {
+        // `refers_seq IN (…)` lets SQLite use the partial reference index (an explicit
+        // `IS NOT NULL` would turn it into a range scan of the county's referring entries).
         let sql = format!(
-            "WITH k (c, s) AS (VALUES {tuples}) \
-             SELECT e.county_code, e.refers_seq, e.kind, e.idem_key FROM k CROSS JOIN entries e \
-             WHERE e.county_code = k.c AND e.refers_seq = k.s AND e.kind IN ('post', 'void', 'reversal')"
+            "SELECT e.county_code, e.refers_seq, e.kind, e.idem_key FROM entries e \
+             WHERE e.county_code = $1 AND e.refers_seq IN ({}) \
+             AND e.kind IN ('post', 'void', 'reversal')",
+            in_list(2, chunk.len())
         );
-        let mut query = sqlx::query(portable(backend_of(tx), sql));
-        for st in chunk {
-            query = query.bind(st.county.clone()).bind(st.seq);
+        let mut query = sqlx::query(portable(backend_of(tx), sql)).bind(county.to_string());
+        for seq in chunk {
+            query = query.bind(*seq);
         }
         for row in query.fetch_all(&mut **tx).await? {
             let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
