@@ -484,29 +484,32 @@ impl Store {
                 }
             }
         }
-        // The list is bound twice, numbered on (`$1..$n`, then `$n+1..$2n`): a number used twice would
-        // keep SQLite on its by-name parameter lookup, quadratic in the list's length.
-        for chunk in unknown.chunks(PARAMS_PER_STATEMENT_MAX / 2) {
-            let n = chunk.len();
-            let sql = format!(
-                "SELECT code, county_code, 1 FROM units WHERE code IN ({}) \
-                 UNION ALL SELECT id_number, county_code, 0 FROM persons WHERE id_number IN ({})",
-                in_list(1, n),
-                in_list(n + 1, n)
-            );
-            let mut query = sqlx::query(portable(self.backend, sql));
-            for owner in chunk.iter().chain(chunk) {
-                query = query.bind(owner.clone());
-            }
-            let rows = query.fetch_all(&mut **tx).await?;
-            let mut cache = self.cache.lock().expect("cache lock");
-            for row in rows {
-                let code: String = row.try_get(0)?;
-                let county: String = row.try_get(1)?;
-                if row.try_get::<i64, _>(2)? == 1 {
-                    cache.units.insert(code.clone(), county.clone());
+        // Persons first (a payout batch names thousands), then units among what is left (a few):
+        // two lists of one parameter per owner, not one list bound twice.
+        for (table, key, is_unit) in [("persons", "id_number", false), ("units", "code", true)] {
+            let wanted: Vec<&String> = unknown
+                .iter()
+                .filter(|o| !counties.contains_key(o.as_str()))
+                .collect();
+            for chunk in wanted.chunks(PARAMS_PER_STATEMENT_MAX) {
+                let sql = format!(
+                    "SELECT {key}, county_code FROM {table} WHERE {key} IN ({})",
+                    in_list(1, chunk.len())
+                );
+                let mut query = sqlx::query(portable(self.backend, sql));
+                for owner in chunk {
+                    query = query.bind((*owner).clone());
                 }
-                counties.insert(code, county);
+                let rows = query.fetch_all(&mut **tx).await?;
+                let mut cache = self.cache.lock().expect("cache lock");
+                for row in rows {
+                    let code: String = row.try_get(0)?;
+                    let county: String = row.try_get(1)?;
+                    if is_unit {
+                        cache.units.insert(code.clone(), county.clone());
+                    }
+                    counties.insert(code, county);
+                }
             }
         }
         Ok(counties)
