@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Backend, PARAMS_PER_STATEMENT_MAX, portable, values_sql};
+use super::{Backend, PARAMS_PER_STATEMENT_MAX};
 
 /// One value of a row to insert.
 #[derive(Clone, Copy, Debug)]
@@ -73,13 +73,31 @@ impl BulkInsert<'_> {
                 let mut start = 0;
                 while start < rows {
                     let end = (start + per).min(rows);
-                    let sql = values_sql(
-                        &format!("{} VALUES ", self.head),
-                        end - start,
-                        self.columns,
-                        &format!(" {}", self.suffix),
+                    // Positional `?` written directly: no numbers to format and none to rewrite
+                    // (`portable`), which was a twentieth of a payout batch's time.
+                    let mut row_sql = String::with_capacity(2 * self.columns + 2);
+                    row_sql.push('(');
+                    for column in 0..self.columns {
+                        row_sql.push_str(if column == 0 { "?" } else { ",?" });
+                    }
+                    row_sql.push(')');
+                    let mut sql = String::with_capacity(
+                        self.head.len()
+                            + self.suffix.len()
+                            + (end - start) * (row_sql.len() + 1)
+                            + 9,
                     );
-                    let mut query = sqlx::query(portable(backend, sql));
+                    sql.push_str(self.head);
+                    sql.push_str(" VALUES ");
+                    for row in start..end {
+                        if row > start {
+                            sql.push(',');
+                        }
+                        sql.push_str(&row_sql);
+                    }
+                    sql.push(' ');
+                    sql.push_str(self.suffix);
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for row in start..end {
                         for column in 0..self.columns {
                             query = match cell(row, column) {

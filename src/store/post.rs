@@ -7,9 +7,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::Row;
 
 use super::bulk::{BulkInsert, Cell};
-use super::{
-    Backend, PARAMS_PER_STATEMENT_MAX, Store, StoreError, backend_of, in_list, portable, values_sql,
-};
+use super::{Backend, PARAMS_PER_STATEMENT_MAX, Store, StoreError, backend_of, in_list, portable};
 use crate::ledger::hash::{self, EntryContent, Hash};
 use crate::ledger::{self, AccountKey, AccountKind, Balance, EntryKind, LedgerError, NewEntry};
 use crate::money::Fen;
@@ -1317,38 +1315,31 @@ async fn write_side_rows<'a>(
         }
     }
     let rows: Vec<&SideRow> = tables.into_iter().flat_map(|(_, g)| g).collect();
+    let backend = backend_of(tx);
     let mut start = 0;
     while start < rows.len() {
         let table = rows[start].table;
         let columns = rows[start].columns;
         let mut end = start;
-        while end < rows.len()
-            && rows[end].table == table
-            && rows[end].columns == columns
-            && end - start < PARAMS_PER_STATEMENT_MAX / columns.len()
-        {
+        while end < rows.len() && rows[end].table == table && rows[end].columns == columns {
             end += 1;
         }
         let claim = CLAIM_TABLES.contains(&table);
-        let sql = values_sql(
-            &format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")),
-            end - start,
-            columns.len(),
-            if claim { "" } else { " ON CONFLICT DO NOTHING" },
-        );
-        let mut query = sqlx::query(portable(backend_of(tx), sql));
-        for row in &rows[start..end] {
-            debug_assert_eq!(row.values.len(), columns.len());
-            for value in &row.values {
-                query = match value {
-                    SideValue::Text(t) => query.bind(t.clone()),
-                    SideValue::Int(n) => query.bind(*n),
-                    SideValue::Null => query.bind(None::<String>),
-                    SideValue::NullInt => query.bind(None::<i64>),
-                };
-            }
+        let group = &rows[start..end];
+        let head = format!("INSERT INTO {table} ({})", columns.join(", "));
+        let written = BulkInsert {
+            head: &head,
+            columns: columns.len(),
+            suffix: if claim { "" } else { "ON CONFLICT DO NOTHING" },
         }
-        match query.execute(&mut **tx).await {
+        .run(tx, backend, group.len(), |r, c| match &group[r].values[c] {
+            SideValue::Text(t) => Cell::Text(t),
+            SideValue::Int(n) => Cell::Int(*n),
+            SideValue::Null => Cell::NullText,
+            SideValue::NullInt => Cell::NullInt,
+        })
+        .await;
+        match written {
             Err(sqlx::Error::Database(e)) if claim && e.is_unique_violation() => {
                 return Err(StoreError::Conflict(format!(
                     "another writer claimed the same {table} row at the same moment \
