@@ -197,6 +197,17 @@ impl Store {
             .account_ids(&mut tx, account_keys, target_accounts)
             .await?;
         let mut balances = fetch_balances(&mut tx, account_ids.values().copied()).await?;
+        // The same ids by borrowed key: judging looks two or more up per entry, without building
+        // an owned key (three strings) for each.
+        let id_of: HashMap<(&str, &str, &str, AccountKind), i64> = account_ids
+            .iter()
+            .map(|(k, id)| {
+                (
+                    (k.county.as_str(), k.program.as_str(), k.owner.as_str(), k.kind),
+                    *id,
+                )
+            })
+            .collect();
         let counties: Vec<String> = {
             let set: HashSet<&str> = settled
                 .iter()
@@ -263,7 +274,7 @@ impl Store {
                 (Some(_), _) => Vec::new(),
                 (None, _) => s.postings.clone(),
             };
-            let date = entry.date.format("%Y-%m-%d").to_string();
+            let date = entry.date.to_string(); // ISO 8601, YYYY-MM-DD
             let content = hash::content_hash(&EntryContent {
                 key: &entry.key,
                 date: &date,
@@ -307,8 +318,8 @@ impl Store {
                 |list: &[(String, AccountKind, Fen)]| -> Option<Vec<(i64, AccountKind, Fen)>> {
                     list.iter()
                         .map(|(o, k, a)| {
-                            account_ids
-                                .get(&account_key(&s, o, *k))
+                            id_of
+                                .get(&(s.county.as_str(), s.program.as_str(), o.as_str(), *k))
                                 .map(|id| (*id, *k, *a))
                         })
                         .collect()
