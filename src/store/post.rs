@@ -203,7 +203,12 @@ impl Store {
             .iter()
             .map(|(k, id)| {
                 (
-                    (k.county.as_str(), k.program.as_str(), k.owner.as_str(), k.kind),
+                    (
+                        k.county.as_str(),
+                        k.program.as_str(),
+                        k.owner.as_str(),
+                        k.kind,
+                    ),
                     *id,
                 )
             })
