@@ -1015,18 +1015,7 @@ async fn fetch_targets(
     let mut accounts: HashMap<AccountKey, i64> = HashMap::new();
     // By county, an IN list of sequence numbers: one parameter per target (not a VALUES list of
     // pairs), and SQLite walks the list in order, so the rows come in (seq, leg) order unsorted.
-    let mut by_county: HashMap<&str, Vec<i64>> = HashMap::new();
-    for (county, seq) in &places {
-        by_county.entry(county.as_str()).or_default().push(*seq);
-    }
-    let chunks: Vec<(&str, &[i64])> = by_county
-        .iter()
-        .flat_map(|(county, seqs)| {
-            seqs.chunks(PARAMS_PER_STATEMENT_MAX - 1)
-                .map(move |chunk| (*county, chunk))
-        })
-        .collect();
-    for (county, chunk) in chunks {
+    for (county, chunk) in seqs_by_county(places.iter().map(|(c, s)| (c.as_str(), *s))) {
         let sql = format!(
             "SELECT p.county_code, p.seq, a.owner, a.kind, p.amount, a.id, a.program \
              FROM postings p CROSS JOIN accounts a \
@@ -1036,7 +1025,7 @@ async fn fetch_targets(
         );
         let mut query = sqlx::query(portable(backend_of(tx), sql)).bind(county.to_string());
         for seq in chunk {
-            query = query.bind(*seq);
+            query = query.bind(seq);
         }
         for row in query.fetch_all(&mut **tx).await? {
             let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
@@ -1066,6 +1055,22 @@ async fn fetch_targets(
     ))
 }
 
+/// Sequence numbers grouped by county, in chunks that fit one statement beside the bound county.
+fn seqs_by_county<'a>(places: impl Iterator<Item = (&'a str, i64)>) -> Vec<(&'a str, Vec<i64>)> {
+    let mut by_county: HashMap<&str, Vec<i64>> = HashMap::new();
+    for (county, seq) in places {
+        by_county.entry(county).or_default().push(seq);
+    }
+    by_county
+        .into_iter()
+        .flat_map(|(county, seqs)| {
+            seqs.chunks(PARAMS_PER_STATEMENT_MAX - 1)
+                .map(|chunk| (county, chunk.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 type Resolutions = (
     HashMap<(String, i64), (EntryKind, String)>,
     HashMap<(String, i64), String>,
@@ -1078,21 +1083,7 @@ async fn fetch_resolutions(
 ) -> Result<Resolutions, StoreError> {
     let mut resolved = HashMap::new();
     let mut reversed = HashMap::new();
-    let mut by_county: HashMap<&str, Vec<i64>> = HashMap::new();
-    for st in referred {
-        by_county
-            .entry(st.county.as_str())
-            .or_default()
-            .push(st.seq);
-    }
-    let chunks: Vec<(&str, &[i64])> = by_county
-        .iter()
-        .flat_map(|(county, seqs)| {
-            seqs.chunks(PARAMS_PER_STATEMENT_MAX - 1)
-                .map(move |chunk| (*county, chunk))
-        })
-        .collect();
-    for (county, chunk) in chunks {
+    for (county, chunk) in seqs_by_county(referred.iter().map(|st| (st.county.as_str(), st.seq))) {
         // `refers_seq IN (…)` lets SQLite use the partial reference index (an explicit
         // `IS NOT NULL` would turn it into a range scan of the county's referring entries).
         let sql = format!(
@@ -1103,7 +1094,7 @@ async fn fetch_resolutions(
         );
         let mut query = sqlx::query(portable(backend_of(tx), sql)).bind(county.to_string());
         for seq in chunk {
-            query = query.bind(*seq);
+            query = query.bind(seq);
         }
         for row in query.fetch_all(&mut **tx).await? {
             let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
