@@ -636,6 +636,34 @@ pub fn in_list(first: usize, count: usize) -> String {
     sql
 }
 
+/// A lookup by a long IN list: runs `sql` once per chunk of `items`, `{list}` in it replaced by the
+/// chunk's placeholders (numbered after the `leading` parameters, which every chunk binds first), and
+/// returns every row.
+pub(crate) async fn fetch_in<T>(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    sql: &str,
+    leading: &[&str],
+    items: &[T],
+) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + Send + 'static,
+{
+    let mut rows = Vec::new();
+    for chunk in items.chunks(PARAMS_PER_STATEMENT_MAX - leading.len()) {
+        let text = sql.replace("{list}", &in_list(leading.len() + 1, chunk.len()));
+        let mut query = sqlx::query(portable(backend, text));
+        for value in leading {
+            query = query.bind(value.to_string());
+        }
+        for item in chunk {
+            query = query.bind(item.clone());
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
 /// A URL fit to print: a password, if any, is hidden.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::Row;
 
 use super::bulk::{BulkInsert, Cell};
-use super::{Backend, PARAMS_PER_STATEMENT_MAX, Store, StoreError, backend_of, in_list, portable};
+use super::{Backend, Store, StoreError, backend_of, fetch_in};
 use crate::ledger::hash::{self, EntryContent, Hash};
 use crate::ledger::{self, AccountKey, AccountKind, Balance, EntryKind, LedgerError, NewEntry};
 use crate::money::Fen;
@@ -501,29 +501,21 @@ impl Store {
         // Persons first (a payout batch names thousands), then units among what is left (a few):
         // two lists of one parameter per owner, not one list bound twice.
         for (table, key, is_unit) in [("persons", "id_number", false), ("units", "code", true)] {
-            let wanted: Vec<&String> = unknown
+            let wanted: Vec<String> = unknown
                 .iter()
                 .filter(|o| !counties.contains_key(o.as_str()))
+                .cloned()
                 .collect();
-            for chunk in wanted.chunks(PARAMS_PER_STATEMENT_MAX) {
-                let sql = format!(
-                    "SELECT {key}, county_code FROM {table} WHERE {key} IN ({})",
-                    in_list(1, chunk.len())
-                );
-                let mut query = sqlx::query(portable(self.backend, sql));
-                for owner in chunk {
-                    query = query.bind((*owner).clone());
+            let sql = format!("SELECT {key}, county_code FROM {table} WHERE {key} IN ({{list}})");
+            let rows = fetch_in(tx, self.backend, &sql, &[], &wanted).await?;
+            let mut cache = self.cache.lock().expect("cache lock");
+            for row in rows {
+                let code: String = row.try_get(0)?;
+                let county: String = row.try_get(1)?;
+                if is_unit {
+                    cache.units.insert(code.clone(), county.clone());
                 }
-                let rows = query.fetch_all(&mut **tx).await?;
-                let mut cache = self.cache.lock().expect("cache lock");
-                for row in rows {
-                    let code: String = row.try_get(0)?;
-                    let county: String = row.try_get(1)?;
-                    if is_unit {
-                        cache.units.insert(code.clone(), county.clone());
-                    }
-                    counties.insert(code, county);
-                }
+                counties.insert(code, county);
             }
         }
         Ok(counties)
@@ -566,23 +558,13 @@ impl Store {
             for ((county, program), mut owners) in groups {
                 owners.sort_unstable();
                 owners.dedup();
-                for chunk in owners.chunks(PARAMS_PER_STATEMENT_MAX - 2) {
-                    let sql = format!(
-                        "SELECT id, county_code, program, owner, kind FROM accounts \
-                     WHERE county_code = $1 AND program = $2 AND owner IN ({})",
-                        in_list(3, chunk.len())
-                    );
-                    let mut query = sqlx::query(portable(self.backend, sql))
-                        .bind(county.to_string())
-                        .bind(program.to_string());
-                    for owner in chunk {
-                        query = query.bind(owner.to_string());
-                    }
-                    for row in query.fetch_all(&mut **tx).await? {
-                        let key = account_key_from_row(&row, 1)?;
-                        if wanted.contains(&key) {
-                            found.push((key, row.try_get(0)?));
-                        }
+                let owners: Vec<String> = owners.into_iter().map(str::to_string).collect();
+                let sql = "SELECT id, county_code, program, owner, kind FROM accounts \
+                           WHERE county_code = $1 AND program = $2 AND owner IN ({list})";
+                for row in fetch_in(tx, self.backend, sql, &[county, program], &owners).await? {
+                    let key = account_key_from_row(&row, 1)?;
+                    if wanted.contains(&key) {
+                        found.push((key, row.try_get(0)?));
                     }
                 }
             }
@@ -670,22 +652,10 @@ impl Store {
             .filter(|e| !e.county.is_empty())
             .map(|e| e.county.clone())
             .collect();
-        let targets: Vec<&str> = entries
-            .iter()
-            .filter_map(|e| e.refers_to.as_deref())
-            .collect();
-        for chunk in targets.chunks(PARAMS_PER_STATEMENT_MAX) {
-            let sql = format!(
-                "SELECT DISTINCT county_code FROM entries WHERE idem_key IN ({})",
-                in_list(1, chunk.len())
-            );
-            let mut query = sqlx::query(portable(self.backend, sql));
-            for key in chunk {
-                query = query.bind(key.to_string());
-            }
-            for row in query.fetch_all(&mut **tx).await? {
-                counties.insert(row.try_get(0)?);
-            }
+        let targets: Vec<String> = entries.iter().filter_map(|e| e.refers_to.clone()).collect();
+        let sql = "SELECT DISTINCT county_code FROM entries WHERE idem_key IN ({list})";
+        for row in fetch_in(tx, self.backend, sql, &[], &targets).await? {
+            counties.insert(row.try_get(0)?);
         }
         for county in counties {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext('earmark county ' || $1))::text")
@@ -702,33 +672,26 @@ impl Store {
         counties: &[String],
     ) -> Result<HashMap<String, Head>, StoreError> {
         let mut heads = HashMap::with_capacity(counties.len());
-        for chunk in counties.chunks(PARAMS_PER_STATEMENT_MAX) {
-            let lock = match self.backend {
-                Backend::Postgres => " ORDER BY county_code FOR UPDATE",
-                Backend::Sqlite => "",
-            };
-            let sql = format!(
-                "SELECT county_code, seq, chain_hash FROM chain_heads WHERE county_code IN ({}){lock}",
-                in_list(1, chunk.len())
+        let lock = match self.backend {
+            Backend::Postgres => " ORDER BY county_code FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "SELECT county_code, seq, chain_hash FROM chain_heads WHERE county_code IN ({{list}}){lock}"
+        );
+        for row in fetch_in(tx, self.backend, &sql, &[], counties).await? {
+            let bytes: Vec<u8> = row.try_get(2)?;
+            heads.insert(
+                row.try_get::<String, _>(0)?,
+                Head {
+                    seq: row.try_get(1)?,
+                    hash: hash::from_bytes(&bytes).ok_or_else(|| {
+                        StoreError::Invalid(
+                            "a chain head hash is damaged: run `earmark verify`".into(),
+                        )
+                    })?,
+                },
             );
-            let mut query = sqlx::query(portable(self.backend, sql));
-            for county in chunk {
-                query = query.bind(county.clone());
-            }
-            for row in query.fetch_all(&mut **tx).await? {
-                let bytes: Vec<u8> = row.try_get(2)?;
-                heads.insert(
-                    row.try_get::<String, _>(0)?,
-                    Head {
-                        seq: row.try_get(1)?,
-                        hash: hash::from_bytes(&bytes).ok_or_else(|| {
-                            StoreError::Invalid(
-                                "a chain head hash is damaged: run `earmark verify`".into(),
-                            )
-                        })?,
-                    },
-                );
-            }
         }
         for county in counties {
             heads.entry(county.clone()).or_insert(Head {
@@ -949,36 +912,29 @@ async fn fetch_stored(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     keys: &[&str],
 ) -> Result<HashMap<String, Stored>, StoreError> {
-    let unique: Vec<&str> = {
+    let unique: Vec<String> = {
         let set: HashSet<&str> = keys.iter().copied().collect();
-        set.into_iter().collect()
+        set.into_iter().map(str::to_string).collect()
     };
     let mut stored = HashMap::new();
-    for chunk in unique.chunks(PARAMS_PER_STATEMENT_MAX) {
-        let sql = format!(
-            "SELECT idem_key, county_code, seq, kind, program, content_hash FROM entries WHERE idem_key IN ({})",
-            in_list(1, chunk.len())
+    let sql = "SELECT idem_key, county_code, seq, kind, program, content_hash FROM entries \
+               WHERE idem_key IN ({list})";
+    let backend = backend_of(tx);
+    for row in fetch_in(tx, backend, sql, &[], &unique).await? {
+        let kind: String = row.try_get(3)?;
+        let content: Vec<u8> = row.try_get(5)?;
+        stored.insert(
+            row.try_get::<String, _>(0)?,
+            Stored {
+                county: row.try_get(1)?,
+                seq: row.try_get(2)?,
+                kind: EntryKind::parse(&kind).ok_or_else(|| {
+                    StoreError::Invalid(format!("stored entry kind {kind} is unknown"))
+                })?,
+                program: row.try_get(4)?,
+                content_hash: hash::from_bytes(&content).unwrap_or([0xff; 32]),
+            },
         );
-        let mut query = sqlx::query(portable(backend_of(tx), sql));
-        for key in chunk {
-            query = query.bind(key.to_string());
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            let kind: String = row.try_get(3)?;
-            let content: Vec<u8> = row.try_get(5)?;
-            stored.insert(
-                row.try_get::<String, _>(0)?,
-                Stored {
-                    county: row.try_get(1)?,
-                    seq: row.try_get(2)?,
-                    kind: EntryKind::parse(&kind).ok_or_else(|| {
-                        StoreError::Invalid(format!("stored entry kind {kind} is unknown"))
-                    })?,
-                    program: row.try_get(4)?,
-                    content_hash: hash::from_bytes(&content).unwrap_or([0xff; 32]),
-                },
-            );
-        }
     }
     Ok(stored)
 }
@@ -1016,18 +972,12 @@ async fn fetch_targets(
     // By county, an IN list of sequence numbers: one parameter per target (not a VALUES list of
     // pairs), and SQLite walks the list in order, so the rows come in (seq, leg) order unsorted.
     for (county, chunk) in seqs_by_county(places.iter().map(|(c, s)| (c.as_str(), *s))) {
-        let sql = format!(
-            "SELECT p.county_code, p.seq, a.owner, a.kind, p.amount, a.id, a.program \
-             FROM postings p CROSS JOIN accounts a \
-             WHERE p.county_code = $1 AND p.seq IN ({}) AND a.id = p.account_id \
-             ORDER BY p.seq, p.leg",
-            in_list(2, chunk.len())
-        );
-        let mut query = sqlx::query(portable(backend_of(tx), sql)).bind(county.to_string());
-        for seq in chunk {
-            query = query.bind(seq);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
+        let sql = "SELECT p.county_code, p.seq, a.owner, a.kind, p.amount, a.id, a.program \
+                   FROM postings p CROSS JOIN accounts a \
+                   WHERE p.county_code = $1 AND p.seq IN ({list}) AND a.id = p.account_id \
+                   ORDER BY p.seq, p.leg";
+        let backend = backend_of(tx);
+        for row in fetch_in(tx, backend, sql, &[county], &chunk).await? {
             let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
             let kind: String = row.try_get(3)?;
             if let Some(target) = by_place.get_mut(&place) {
@@ -1055,20 +1005,13 @@ async fn fetch_targets(
     ))
 }
 
-/// Sequence numbers grouped by county, in chunks that fit one statement beside the bound county.
-fn seqs_by_county<'a>(places: impl Iterator<Item = (&'a str, i64)>) -> Vec<(&'a str, Vec<i64>)> {
+/// Sequence numbers grouped by county (each county's list is one IN lookup).
+fn seqs_by_county<'a>(places: impl Iterator<Item = (&'a str, i64)>) -> HashMap<&'a str, Vec<i64>> {
     let mut by_county: HashMap<&str, Vec<i64>> = HashMap::new();
     for (county, seq) in places {
         by_county.entry(county).or_default().push(seq);
     }
     by_county
-        .into_iter()
-        .flat_map(|(county, seqs)| {
-            seqs.chunks(PARAMS_PER_STATEMENT_MAX - 1)
-                .map(|chunk| (county, chunk.to_vec()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 type Resolutions = (
@@ -1086,17 +1029,11 @@ async fn fetch_resolutions(
     for (county, chunk) in seqs_by_county(referred.iter().map(|st| (st.county.as_str(), st.seq))) {
         // `refers_seq IN (…)` lets SQLite use the partial reference index (an explicit
         // `IS NOT NULL` would turn it into a range scan of the county's referring entries).
-        let sql = format!(
-            "SELECT e.county_code, e.refers_seq, e.kind, e.idem_key FROM entries e \
-             WHERE e.county_code = $1 AND e.refers_seq IN ({}) \
-             AND e.kind IN ('post', 'void', 'reversal')",
-            in_list(2, chunk.len())
-        );
-        let mut query = sqlx::query(portable(backend_of(tx), sql)).bind(county.to_string());
-        for seq in chunk {
-            query = query.bind(seq);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
+        let sql = "SELECT e.county_code, e.refers_seq, e.kind, e.idem_key FROM entries e \
+                   WHERE e.county_code = $1 AND e.refers_seq IN ({list}) \
+                   AND e.kind IN ('post', 'void', 'reversal')";
+        let backend = backend_of(tx);
+        for row in fetch_in(tx, backend, sql, &[county], &chunk).await? {
             let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
             let kind: String = row.try_get(2)?;
             let key: String = row.try_get(3)?;
@@ -1122,24 +1059,16 @@ async fn fetch_balances(
 ) -> Result<HashMap<i64, Balance>, StoreError> {
     let ids: Vec<i64> = ids.collect();
     let mut balances = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(PARAMS_PER_STATEMENT_MAX) {
-        let sql = format!(
-            "SELECT account_id, balance, reserved FROM balances WHERE account_id IN ({})",
-            in_list(1, chunk.len())
+    let sql = "SELECT account_id, balance, reserved FROM balances WHERE account_id IN ({list})";
+    let backend = backend_of(tx);
+    for row in fetch_in(tx, backend, sql, &[], &ids).await? {
+        balances.insert(
+            row.try_get::<i64, _>(0)?,
+            Balance {
+                balance: Fen(row.try_get(1)?),
+                reserved: Fen(row.try_get(2)?),
+            },
         );
-        let mut query = sqlx::query(portable(backend_of(tx), sql));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            balances.insert(
-                row.try_get::<i64, _>(0)?,
-                Balance {
-                    balance: Fen(row.try_get(1)?),
-                    reserved: Fen(row.try_get(2)?),
-                },
-            );
-        }
     }
     Ok(balances)
 }
