@@ -172,6 +172,24 @@ impl Store {
         &self.pool
     }
 
+    /// A connection for reading the whole ledger (check, verify, export). On SQLite it maps up to
+    /// 1 GiB of the file while it reads, and is closed, not pooled, when dropped: the pool's
+    /// connections map nothing, so a province-size file does not count four times against the
+    /// process, yet a full scan reads its pages without a system call each (on the 3-county demo
+    /// ledger `check` spent 1.4 s of 4.5 s in reads unmapped and 0.03 s mapped).
+    pub(crate) async fn scan_connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Sqlite {
+            conn.close_on_drop();
+            sqlx::raw_sql("PRAGMA mmap_size = 1073741824")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(conn)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

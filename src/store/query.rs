@@ -15,6 +15,79 @@ use crate::money::Fen;
 /// Entries read per page while verifying or exporting, so memory stays flat on any ledger size.
 const PAGE_ENTRIES: i64 = 20_000;
 
+/// An entry's postings as one column, `account_id amount` per leg in leg order, so a full scan
+/// reads one row per entry: sqlx hands SQLite's rows from its worker thread one at a time, and a
+/// row per posting made that hand-over most of `verify`'s time. (`string_agg` with an ordering is
+/// PostgreSQL's and SQLite's alike, from SQLite 3.44.)
+const LEGS: &str = "(SELECT string_agg(CAST(p.account_id AS TEXT) || ' ' || CAST(p.amount AS TEXT), ' ' \
+                    ORDER BY p.leg) FROM postings p WHERE p.county_code = e.county_code AND p.seq = e.seq)";
+
+/// One county's accounts by id, read once per county by the full scans; an id not among them (a
+/// posting moved onto another county's account) is looked up on its own.
+struct CountyAccounts(HashMap<i64, (String, AccountKind)>);
+
+impl CountyAccounts {
+    async fn read(conn: &mut sqlx::AnyConnection, county: &str) -> Result<Self, StoreError> {
+        let rows = sqlx::query("SELECT id, owner, kind FROM accounts WHERE county_code = $1")
+            .bind(county.to_string())
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut map = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let kind: String = r.try_get(2)?;
+            map.insert(
+                r.try_get(0)?,
+                (
+                    r.try_get(1)?,
+                    AccountKind::parse(&kind).unwrap_or(AccountKind::Budget),
+                ),
+            );
+        }
+        Ok(CountyAccounts(map))
+    }
+
+    /// The legs of one entry from its `LEGS` column: (owner, kind, amount) in leg order. A posting
+    /// whose account does not exist is left out, as a join would leave it: the entry's hash then
+    /// no longer matches.
+    async fn legs(
+        &mut self,
+        conn: &mut sqlx::AnyConnection,
+        column: Option<String>,
+    ) -> Result<Vec<(String, AccountKind, Fen)>, StoreError> {
+        let column = column.unwrap_or_default();
+        let mut numbers = column.split(' ').filter(|t| !t.is_empty()).map(|t| {
+            t.parse::<i64>().map_err(|_| {
+                StoreError::Invalid(format!("a stored posting reads \"{t}\": not a number"))
+            })
+        });
+        let mut legs = Vec::new();
+        while let Some(id) = numbers.next() {
+            let id = id?;
+            let amount = numbers.next().ok_or_else(|| {
+                StoreError::Invalid(format!("posting on account #{id} has no amount"))
+            })??;
+            if !self.0.contains_key(&id) {
+                let row = sqlx::query("SELECT owner, kind FROM accounts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(row) = row else { continue };
+                let kind: String = row.try_get(1)?;
+                self.0.insert(
+                    id,
+                    (
+                        row.try_get(0)?,
+                        AccountKind::parse(&kind).unwrap_or(AccountKind::Budget),
+                    ),
+                );
+            }
+            let (owner, kind) = &self.0[&id];
+            legs.push((owner.clone(), *kind, Fen(amount)));
+        }
+        Ok(legs)
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct BalanceFilter {
     pub county: Option<String>,
@@ -121,8 +194,9 @@ impl Store {
     /// Proves the ledger consistent: every entry balanced, in one county and one program; stored
     /// balances and reservations equal what the postings say; no held account overdrawn.
     pub async fn check(&self) -> Result<CheckReport, StoreError> {
-        let count = |sql: &'static str| async move {
-            let row = sqlx::query(sql).fetch_one(&self.pool).await?;
+        let mut conn = self.scan_connection().await?;
+        let mut count = async |sql: &'static str| {
+            let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
             Ok::<i64, StoreError>(row.try_get::<i64, _>(0)?)
         };
         let mut report = CheckReport {
@@ -177,13 +251,13 @@ impl Store {
             ),
         ];
         for (sql, what) in lists {
-            for row in sqlx::query(sql).fetch_all(&self.pool).await? {
+            for row in sqlx::query(sql).fetch_all(&mut *conn).await? {
                 let name: String = row.try_get(0)?;
                 report.problems.push(format!("{name}: {what}"));
             }
         }
         let row = sqlx::query("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM postings")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await?;
         let total: i64 = row.try_get(0)?;
         if total != 0 {
@@ -198,50 +272,34 @@ impl Store {
     /// Recomputes every county's hash chain from the stored entries and postings.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
+        let mut conn = self.scan_connection().await?;
         let heads = sqlx::query(
             "SELECT county_code, seq, chain_hash FROM chain_heads ORDER BY county_code",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         for head in heads {
             let county: String = head.try_get(0)?;
             let head_seq: i64 = head.try_get(1)?;
             let head_hash: Vec<u8> = head.try_get(2)?;
             report.counties += 1;
+            let mut accounts = CountyAccounts::read(&mut conn, &county).await?;
             let mut previous = GENESIS;
             let mut expected_seq = 1_i64;
             let mut broken: Option<String> = None;
             'pages: loop {
-                let entries = sqlx::query(
-                    "SELECT seq, idem_key, program, entry_date, kind, refers_seq, memo, created_at, content_hash, chain_hash \
-                     FROM entries WHERE county_code = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-                )
+                let entries = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT e.seq, e.idem_key, e.program, e.entry_date, e.kind, e.refers_seq, e.memo, \
+                     e.created_at, e.content_hash, e.chain_hash, {LEGS} \
+                     FROM entries e WHERE e.county_code = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3",
+                )))
                 .bind(county.clone())
                 .bind(expected_seq)
                 .bind(PAGE_ENTRIES)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *conn)
                 .await?;
                 if entries.is_empty() {
                     break;
-                }
-                let last_seq: i64 = entries[entries.len() - 1].try_get(0)?;
-                let postings = sqlx::query(
-                    "SELECT p.seq, a.owner, a.kind, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id \
-                     WHERE p.county_code = $1 AND p.seq >= $2 AND p.seq <= $3 ORDER BY p.seq, p.leg",
-                )
-                .bind(county.clone())
-                .bind(expected_seq)
-                .bind(last_seq)
-                .fetch_all(&self.pool)
-                .await?;
-                let mut legs: HashMap<i64, Vec<(String, AccountKind, Fen)>> = HashMap::new();
-                for p in &postings {
-                    let kind: String = p.try_get(2)?;
-                    legs.entry(p.try_get(0)?).or_default().push((
-                        p.try_get(1)?,
-                        AccountKind::parse(&kind).unwrap_or(AccountKind::Budget),
-                        Fen(p.try_get(3)?),
-                    ));
                 }
                 for e in &entries {
                     let seq: i64 = e.try_get(0)?;
@@ -269,7 +327,7 @@ impl Store {
                     let refers_seq: Option<i64> = e.try_get(5)?;
                     let stored_content: Vec<u8> = e.try_get(8)?;
                     let stored_chain: Vec<u8> = e.try_get(9)?;
-                    let legs = legs.remove(&seq).unwrap_or_default();
+                    let legs = accounts.legs(&mut conn, e.try_get(10)?).await?;
                     let postings: Vec<(&str, AccountKind, Fen)> =
                         legs.iter().map(|(o, k, a)| (o.as_str(), *k, *a)).collect();
                     let content = hash::content_hash(&EntryContent {
@@ -332,70 +390,61 @@ impl Store {
         .map_err(io_error)?;
         writeln!(out, "commodity 1,000.00 CNY\n").map_err(io_error)?;
         let mut written = 0;
-        let mut after: (String, i64) = (String::new(), 0);
-        loop {
-            let entries = sqlx::query(
-                "SELECT county_code, seq, idem_key, program, entry_date, kind, memo FROM entries \
-                 WHERE kind NOT IN ('pending', 'void') AND (county_code > $1 OR (county_code = $1 AND seq > $2)) \
-                 ORDER BY county_code, seq LIMIT $3",
-            )
-            .bind(after.0.clone())
-            .bind(after.1)
-            .bind(PAGE_ENTRIES)
-            .fetch_all(&self.pool)
-            .await?;
-            let Some(last) = entries.last() else { break };
-            let last_place: (String, i64) = (last.try_get(0)?, last.try_get(1)?);
-            let postings = sqlx::query(
-                "SELECT p.county_code, p.seq, a.owner, a.kind, p.amount FROM postings p \
-                 JOIN accounts a ON a.id = p.account_id \
-                 WHERE p.pending = 0 AND (p.county_code > $1 OR (p.county_code = $1 AND p.seq > $2)) \
-                 AND (p.county_code < $3 OR (p.county_code = $3 AND p.seq <= $4)) \
-                 ORDER BY p.county_code, p.seq, p.leg",
-            )
-            .bind(after.0.clone())
-            .bind(after.1)
-            .bind(last_place.0.clone())
-            .bind(last_place.1)
-            .fetch_all(&self.pool)
-            .await?;
-            // (county, seq) → (owner, kind, amount) of each leg
-            type Legs = HashMap<(String, i64), Vec<(String, String, i64)>>;
-            let mut legs: Legs = HashMap::new();
-            for p in postings {
-                legs.entry((p.try_get(0)?, p.try_get(1)?))
-                    .or_default()
-                    .push((p.try_get(2)?, p.try_get(3)?, p.try_get(4)?));
-            }
-            for e in &entries {
-                let county: String = e.try_get(0)?;
-                let seq: i64 = e.try_get(1)?;
-                let key: String = e.try_get(2)?;
-                let program: String = e.try_get(3)?;
-                let date: String = e.try_get(4)?;
-                let kind: String = e.try_get(5)?;
-                let memo: String = e.try_get(6)?;
-                let description = if memo.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{key} | {memo}")
-                };
-                writeln!(out, "{date} * {description}").map_err(io_error)?;
-                writeln!(out, "    ; county:{county}, seq:{seq}, kind:{kind}").map_err(io_error)?;
-                for (owner, account_kind, amount) in
-                    legs.remove(&(county.clone(), seq)).unwrap_or_default()
-                {
-                    writeln!(
-                        out,
-                        "    {county}:{program}:{owner}:{account_kind}  {} CNY",
-                        Fen(amount)
-                    )
-                    .map_err(io_error)?;
+        let mut conn = self.scan_connection().await?;
+        let counties: Vec<String> =
+            sqlx::query("SELECT county_code FROM chain_heads WHERE seq > 0 ORDER BY county_code")
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+        for county in counties {
+            let mut accounts = CountyAccounts::read(&mut conn, &county).await?;
+            let mut after = 0_i64;
+            loop {
+                // Pending entries' postings are reservations and void entries move nothing; a
+                // post entry carries the money of the pending entry it posts.
+                let entries = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT e.seq, e.idem_key, e.program, e.entry_date, e.kind, e.memo, {LEGS} \
+                     FROM entries e WHERE e.county_code = $1 AND e.seq > $2 \
+                     AND e.kind NOT IN ('pending', 'void') ORDER BY e.seq LIMIT $3",
+                )))
+                .bind(county.clone())
+                .bind(after)
+                .bind(PAGE_ENTRIES)
+                .fetch_all(&mut *conn)
+                .await?;
+                let Some(last) = entries.last() else { break };
+                after = last.try_get(0)?;
+                for e in &entries {
+                    let seq: i64 = e.try_get(0)?;
+                    let key: String = e.try_get(1)?;
+                    let program: String = e.try_get(2)?;
+                    let date: String = e.try_get(3)?;
+                    let kind: String = e.try_get(4)?;
+                    let memo: String = e.try_get(5)?;
+                    let description = if memo.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{key} | {memo}")
+                    };
+                    writeln!(out, "{date} * {description}").map_err(io_error)?;
+                    writeln!(out, "    ; county:{county}, seq:{seq}, kind:{kind}")
+                        .map_err(io_error)?;
+                    for (owner, account_kind, amount) in
+                        accounts.legs(&mut conn, e.try_get(6)?).await?
+                    {
+                        writeln!(
+                            out,
+                            "    {county}:{program}:{owner}:{}  {amount} CNY",
+                            account_kind.code()
+                        )
+                        .map_err(io_error)?;
+                    }
+                    writeln!(out).map_err(io_error)?;
+                    written += 1;
                 }
-                writeln!(out).map_err(io_error)?;
-                written += 1;
             }
-            after = last_place;
         }
         Ok(written)
     }
