@@ -66,20 +66,17 @@ impl CountyAccounts {
             let amount = numbers.next().ok_or_else(|| {
                 StoreError::Invalid(format!("posting on account #{id} has no amount"))
             })??;
-            if !self.0.contains_key(&id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.0.entry(id) {
                 let row = sqlx::query("SELECT owner, kind FROM accounts WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *conn)
                     .await?;
                 let Some(row) = row else { continue };
                 let kind: String = row.try_get(1)?;
-                self.0.insert(
-                    id,
-                    (
-                        row.try_get(0)?,
-                        AccountKind::parse(&kind).unwrap_or(AccountKind::Budget),
-                    ),
-                );
+                slot.insert((
+                    row.try_get(0)?,
+                    AccountKind::parse(&kind).unwrap_or(AccountKind::Budget),
+                ));
             }
             let (owner, kind) = &self.0[&id];
             legs.push((owner.clone(), *kind, Fen(amount)));
