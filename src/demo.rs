@@ -15,6 +15,7 @@ use crate::calendar::YearMonth;
 use crate::flow::bank::BankFormat;
 use crate::flow::{self, Level};
 use crate::id_number::{Sex, make_id};
+use crate::ledger::AccountKind;
 use crate::money::Fen;
 use crate::program::Program;
 use crate::region::Level as RegionLevel;
@@ -706,8 +707,18 @@ async fn write_reports(store: &Store, out: &Path) -> Result<Vec<PathBuf>, StoreE
         .write(crate::report::OutputFormat::Xlsx, &path)
         .map_err(io)?;
     written.push(path);
+    // The money's stations (budgets, funds held, returns, receivables), not every person's
+    // paid and payable accounts: a province has over a million of those.
     let rows = store
-        .balances(&crate::store::BalanceFilter::default())
+        .balances(&crate::store::BalanceFilter {
+            kinds: vec![
+                AccountKind::Budget,
+                AccountKind::Held,
+                AccountKind::Receivable,
+                AccountKind::Returned,
+            ],
+            ..Default::default()
+        })
         .await?;
     let mut balances = crate::report::Sheet::new(
         "账户余额 balances 2025-12-31",
@@ -719,10 +730,7 @@ async fn write_reports(store: &Store, out: &Path) -> Result<Vec<PathBuf>, StoreE
             crate::report::Column::new("balance", "余额"),
         ],
     );
-    for r in rows
-        .iter()
-        .filter(|r| r.kind != "paid" && r.kind != "payable")
-    {
+    for r in &rows {
         balances.push(vec![
             r.county_code.clone().into(),
             r.program.clone().into(),

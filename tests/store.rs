@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{Kind, day, posting, transfer};
-use earmark::ledger::{EntryKind, LedgerError, NewEntry};
+use earmark::ledger::{AccountKind, EntryKind, LedgerError, NewEntry};
 use earmark::money::Fen;
 use earmark::store::{
     BalanceFilter, BalanceRow, BatchMode, Outcome, PersonOwner, Store, StoreError, Unit,
@@ -309,6 +309,34 @@ async fn a_release_moves_money_from_the_province_budget_to_county_held() {
                 .unwrap()
                 .is_empty(),
             "{kind:?}: another program's books are empty"
+        );
+        let of_kinds = |kinds: Vec<AccountKind>| BalanceFilter {
+            kinds,
+            ..BalanceFilter::default()
+        };
+        assert_eq!(
+            store
+                .balances(&of_kinds(vec![AccountKind::Held]))
+                .await
+                .unwrap(),
+            vec![row("440511", "440511", "held", 1_234_567, 0)],
+            "{kind:?}: only the kinds asked for"
+        );
+        assert_eq!(
+            store
+                .balances(&of_kinds(vec![AccountKind::Budget, AccountKind::Held]))
+                .await
+                .unwrap(),
+            all,
+            "{kind:?}"
+        );
+        assert!(
+            store
+                .balances(&of_kinds(vec![AccountKind::Paid, AccountKind::Payable]))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{kind:?}: no person's accounts in these books"
         );
         assert_consistent(&store).await;
     })

@@ -1820,6 +1820,7 @@ async fn balances(
             program: params.program.map(|p| p.trim().to_ascii_uppercase()),
             as_of: params.as_of,
             include_zero: false,
+            ..Default::default()
         })
         .await?;
     Ok(Json(

@@ -174,6 +174,7 @@ async fn dispatch(store: &Store, command: Command) -> Result<ExitCode> {
                     program: args.program.map(|p| p.to_ascii_uppercase()),
                     as_of: args.as_of,
                     include_zero: args.all,
+                    ..Default::default()
                 })
                 .await?;
             print_balances(&rows, args.format)

@@ -93,6 +93,8 @@ pub struct BalanceFilter {
     pub as_of: Option<chrono::NaiveDate>,
     /// Also list accounts whose balance is zero.
     pub include_zero: bool,
+    /// Only accounts of these kinds (all kinds when empty).
+    pub kinds: Vec<AccountKind>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -135,6 +137,14 @@ impl Store {
         if let Some(program) = &filter.program {
             params.push(program.clone());
             conditions.push(format!("a.program = ${}", params.len()));
+        }
+        if !filter.kinds.is_empty() {
+            let mut list = Vec::new();
+            for kind in &filter.kinds {
+                params.push(kind.code().to_string());
+                list.push(format!("${}", params.len()));
+            }
+            conditions.push(format!("a.kind IN ({})", list.join(", ")));
         }
         let sql = match filter.as_of {
             None => {
