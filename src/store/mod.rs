@@ -134,7 +134,7 @@ impl Store {
                         // No memory-mapped I/O: each of the pool's connections mapped up to 1 GiB
                         // of the file, so a province ledger counted 4 GiB of mapped pages against
                         // the process for no gain (3-county demo, two runs each: 41.9 and 47.3 s
-                        // unmapped, 45.4 and 46.8 s mapped; peak 490 MiB against 710 MiB).
+                        // unmapped, 45.4 and 46.8 s mapped; peak 479 and 471 MiB against 692 and 701 MiB).
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
@@ -176,7 +176,7 @@ impl Store {
     /// 1 GiB of the file while it reads, and is closed, not pooled, when dropped: the pool's
     /// connections map nothing, so a province-size file does not count four times against the
     /// process, yet a full scan reads its pages without a system call each (on the 3-county demo
-    /// ledger `check` spent 1.4 s of 4.5 s in reads unmapped and 0.03 s mapped).
+    /// ledger `check` spent 1.5 s of 4.5 s in system time unmapped, 0.03 s mapped).
     pub(crate) async fn scan_connection(
         &self,
     ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {

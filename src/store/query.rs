@@ -34,14 +34,7 @@ impl CountyAccounts {
             .await?;
         let mut map = HashMap::with_capacity(rows.len());
         for r in rows {
-            let kind: String = r.try_get(2)?;
-            map.insert(
-                r.try_get(0)?,
-                (
-                    r.try_get(1)?,
-                    AccountKind::parse(&kind).unwrap_or(AccountKind::Budget),
-                ),
-            );
+            map.insert(r.try_get(0)?, owner_and_kind(&r, 1)?);
         }
         Ok(CountyAccounts(map))
     }
@@ -72,17 +65,22 @@ impl CountyAccounts {
                     .fetch_optional(&mut *conn)
                     .await?;
                 let Some(row) = row else { continue };
-                let kind: String = row.try_get(1)?;
-                slot.insert((
-                    row.try_get(0)?,
-                    AccountKind::parse(&kind).unwrap_or(AccountKind::Budget),
-                ));
+                slot.insert(owner_and_kind(&row, 0)?);
             }
             let (owner, kind) = &self.0[&id];
             legs.push((owner.clone(), *kind, Fen(amount)));
         }
         Ok(legs)
     }
+}
+
+/// An account's owner and kind, from two columns starting at `at`.
+fn owner_and_kind(row: &sqlx::any::AnyRow, at: usize) -> Result<(String, AccountKind), StoreError> {
+    let kind: String = row.try_get(at + 1)?;
+    Ok((
+        row.try_get(at)?,
+        AccountKind::parse(&kind).unwrap_or(AccountKind::Budget),
+    ))
 }
 
 #[derive(Clone, Debug, Default)]
@@ -280,6 +278,11 @@ impl Store {
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
         let mut conn = self.scan_connection().await?;
+        let page = format!(
+            "SELECT e.seq, e.idem_key, e.program, e.entry_date, e.kind, e.refers_seq, e.memo, \
+             e.created_at, e.content_hash, e.chain_hash, {LEGS} \
+             FROM entries e WHERE e.county_code = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3",
+        );
         let heads = sqlx::query(
             "SELECT county_code, seq, chain_hash FROM chain_heads ORDER BY county_code",
         )
@@ -295,16 +298,12 @@ impl Store {
             let mut expected_seq = 1_i64;
             let mut broken: Option<String> = None;
             'pages: loop {
-                let entries = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT e.seq, e.idem_key, e.program, e.entry_date, e.kind, e.refers_seq, e.memo, \
-                     e.created_at, e.content_hash, e.chain_hash, {LEGS} \
-                     FROM entries e WHERE e.county_code = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3",
-                )))
-                .bind(county.clone())
-                .bind(expected_seq)
-                .bind(PAGE_ENTRIES)
-                .fetch_all(&mut *conn)
-                .await?;
+                let entries = sqlx::query(sqlx::AssertSqlSafe(page.clone()))
+                    .bind(county.clone())
+                    .bind(expected_seq)
+                    .bind(PAGE_ENTRIES)
+                    .fetch_all(&mut *conn)
+                    .await?;
                 if entries.is_empty() {
                     break;
                 }
@@ -398,6 +397,13 @@ impl Store {
         writeln!(out, "commodity 1,000.00 CNY\n").map_err(io_error)?;
         let mut written = 0;
         let mut conn = self.scan_connection().await?;
+        // Pending entries' postings are reservations and void entries move nothing; a post entry
+        // carries the money of the pending entry it posts.
+        let page = format!(
+            "SELECT e.seq, e.idem_key, e.program, e.entry_date, e.kind, e.memo, {LEGS} \
+             FROM entries e WHERE e.county_code = $1 AND e.seq > $2 \
+             AND e.kind NOT IN ('pending', 'void') ORDER BY e.seq LIMIT $3",
+        );
         let counties: Vec<String> =
             sqlx::query("SELECT county_code FROM chain_heads WHERE seq > 0 ORDER BY county_code")
                 .fetch_all(&mut *conn)
@@ -409,18 +415,12 @@ impl Store {
             let mut accounts = CountyAccounts::read(&mut conn, &county).await?;
             let mut after = 0_i64;
             loop {
-                // Pending entries' postings are reservations and void entries move nothing; a
-                // post entry carries the money of the pending entry it posts.
-                let entries = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT e.seq, e.idem_key, e.program, e.entry_date, e.kind, e.memo, {LEGS} \
-                     FROM entries e WHERE e.county_code = $1 AND e.seq > $2 \
-                     AND e.kind NOT IN ('pending', 'void') ORDER BY e.seq LIMIT $3",
-                )))
-                .bind(county.clone())
-                .bind(after)
-                .bind(PAGE_ENTRIES)
-                .fetch_all(&mut *conn)
-                .await?;
+                let entries = sqlx::query(sqlx::AssertSqlSafe(page.clone()))
+                    .bind(county.clone())
+                    .bind(after)
+                    .bind(PAGE_ENTRIES)
+                    .fetch_all(&mut *conn)
+                    .await?;
                 let Some(last) = entries.last() else { break };
                 after = last.try_get(0)?;
                 for e in &entries {
