@@ -166,6 +166,7 @@ pub async fn run(
     scale: Scale,
     seed: u64,
     counties_max: Option<usize>,
+    jobs: usize,
     out: &Path,
     progress: &mut dyn Progress,
 ) -> Result<DemoSummary, StoreError> {
@@ -362,6 +363,11 @@ pub async fn run(
     // Twelve monthly payouts (MBDK) and two semester payouts (XQZZ), 0.5-1% bank failures retried.
     let units_by_code: HashMap<&str, &String> =
         units.iter().map(|u| (u.code.as_str(), &u.county)).collect();
+    let county_stream: HashMap<&str, usize> = counties
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
     let all_units: Vec<(String, &Program)> = units
         .iter()
         .map(|u| {
@@ -458,47 +464,29 @@ pub async fn run(
                 .await?;
         }
         let m = ym(2025, month);
+        // Counties never share a transaction, so their payouts run side by side: each of `jobs`
+        // streams pays its counties' units in order, one unit at a time. Each unit draws from a
+        // generator of its own, so the year is the same to the fen whatever the number of streams.
+        let mut streams: Vec<Vec<(&str, &Program, &str)>> = vec![Vec::new(); jobs.max(1)];
         for (unit, program) in &all_units {
             if !program.is_payout_month(m) {
                 continue;
             }
-            // Paid mid-month, and never before the money reached the unit.
             let county = units_by_code[unit.as_str()];
-            let pay_day = date(2025, month, 12 + rng.below(8) as u32)
-                .max(disbursed[county] + chrono::Duration::days(2 + rng.below(5) as i64));
-            let report = match flow::payout::create(
-                store,
-                flow::payout::PayoutRequest {
-                    program,
-                    unit,
-                    month: m,
-                    date: pay_day,
-                    format: BankFormat::Daifa,
-                    out_dir: &out.join("bank"),
-                },
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(StoreError::Invalid(message)) if message.contains("owes nobody") => continue,
-                Err(e) => return Err(e),
-            };
-            summary.batches += 1;
-            summary.payout_lines += report.lines;
-            // The bank's answer: 0.5-1% failures (户名不符, closed cards).
-            let failure_rate = 5 + rng.below(6);
-            let (ok, failed) = bank_answer(store, &report.batch_id, &mut rng, failure_rate).await?;
-            summary.failed_lines += failed.1;
-            for (bytes, suffix) in [(ok.0, "success"), (failed.0, "failure")] {
-                if bytes.is_empty() {
-                    continue;
-                }
-                let path = out
-                    .join("bank")
-                    .join(format!("{}.{suffix}.txt", report.batch_id));
-                std::fs::write(&path, bytes).map_err(io)?;
-                flow::payout::result(store, &path, pay_day + chrono::Duration::days(1)).await?;
-            }
+            let stream = county_stream[county.as_str()] % streams.len();
+            streams[stream].push((unit.as_str(), *program, county.as_str()));
+        }
+        let paid = futures_util::future::try_join_all(
+            streams
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(|units| pay_units(store, units, m, seed, &disbursed, out)),
+        )
+        .await?;
+        for p in paid {
+            summary.batches += p.batches;
+            summary.payout_lines += p.lines;
+            summary.failed_lines += p.failed;
         }
     }
 
@@ -535,6 +523,79 @@ pub async fn run(
     progress.stage("proof", 2, 3);
     summary.reports = write_reports(store, out).await?;
     Ok(summary)
+}
+
+/// What one stream of payouts did in a month.
+#[derive(Default)]
+struct Paid {
+    batches: usize,
+    lines: usize,
+    failed: usize,
+}
+
+/// A unit-month's own generator: the run's seed mixed with the unit's code and the month.
+fn unit_rng(seed: u64, unit: &str, month: YearMonth) -> Rng {
+    // FNV-1a over the code, then the month: SplitMix64 spreads nearby seeds apart.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in unit.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (month.year as u64 * 12 + u64::from(month.month))).wrapping_mul(0x0100_0000_01b3);
+    Rng::new(seed ^ h)
+}
+
+/// Pays `units` for `month` one after another: the batch and its bank file, the bank's answer with
+/// 0.5-1% failures, and the answer read back.
+async fn pay_units(
+    store: &Store,
+    units: Vec<(&str, &Program, &str)>,
+    month: YearMonth,
+    seed: u64,
+    disbursed: &HashMap<String, NaiveDate>,
+    out: &Path,
+) -> Result<Paid, StoreError> {
+    let io = |e: std::io::Error| StoreError::Invalid(format!("{}: {e}", out.display()));
+    let mut paid = Paid::default();
+    for (unit, program, county) in units {
+        let mut rng = unit_rng(seed, unit, month);
+        // Paid mid-month, and never before the money reached the unit.
+        let pay_day = date(month.year, month.month, 12 + rng.below(8) as u32)
+            .max(disbursed[county] + chrono::Duration::days(2 + rng.below(5) as i64));
+        let report = match flow::payout::create(
+            store,
+            flow::payout::PayoutRequest {
+                program,
+                unit,
+                month,
+                date: pay_day,
+                format: BankFormat::Daifa,
+                out_dir: &out.join("bank"),
+            },
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(StoreError::Invalid(message)) if message.contains("owes nobody") => continue,
+            Err(e) => return Err(e),
+        };
+        paid.batches += 1;
+        paid.lines += report.lines;
+        // The bank's answer: 0.5-1% failures (户名不符, closed cards).
+        let failure_rate = 5 + rng.below(6);
+        let (ok, failed) = bank_answer(store, &report.batch_id, &mut rng, failure_rate).await?;
+        paid.failed += failed.1;
+        for (bytes, suffix) in [(ok.0, "success"), (failed.0, "failure")] {
+            if bytes.is_empty() {
+                continue;
+            }
+            let path = out
+                .join("bank")
+                .join(format!("{}.{suffix}.txt", report.batch_id));
+            std::fs::write(&path, bytes).map_err(io)?;
+            flow::payout::result(store, &path, pay_day + chrono::Duration::days(1)).await?;
+        }
+    }
+    Ok(paid)
 }
 
 /// The bank's success and failure files for a batch (批量代发 layout), with `per_mille` failures.

@@ -1,5 +1,5 @@
 //! The small-scale demo runs on every backend; its summary ties to the reports, and the same seed
-//! gives the same year twice.
+//! gives the same year twice, whether its counties are paid one after another or side by side.
 
 mod common;
 
@@ -57,10 +57,12 @@ async fn the_small_demo_runs_ties_to_the_reports_and_repeats_exactly() {
     for kind in common::backends() {
         for attempt in 0..2 {
             let db = common::fresh_db(kind).await;
+            // One stream of counties, then four side by side: the same year either way.
+            let jobs = if attempt == 0 { "1" } else { "4" };
             let (code, stdout, stderr) = earmark(
                 &db.url,
                 db.dir.path(),
-                &["demo", "--scale", "small", "--seed", "7"],
+                &["demo", "--scale", "small", "--seed", "7", "--jobs", jobs],
             );
             assert_eq!(
                 code, 0,
@@ -74,7 +76,7 @@ async fn the_small_demo_runs_ties_to_the_reports_and_repeats_exactly() {
                 None => first_run = Some(got),
                 Some(expected) => assert_eq!(
                     &got, expected,
-                    "[{kind:?} run {attempt}] another year came out"
+                    "[{kind:?} run {attempt}, --jobs {jobs}] another year came out"
                 ),
             }
             // The summary's total paid equals the payout-lines report, and every reconciliation line ties.

@@ -22,9 +22,10 @@ pub async fn run(args: &BenchArgs) -> Result<(), Failure> {
         ));
     }
     println!(
-        "earmark bench: {} entries of two postings, {} per transaction; {} cores",
+        "earmark bench: {} entries of two postings, {} per transaction, {} stream(s); {} cores",
         args.entries,
         args.batch,
+        args.streams,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -72,18 +73,22 @@ async fn measure(
     reset_peak_memory();
     let store = Store::open(ledger_url).await.map_err(trouble)?;
     let started = Instant::now();
-    let mut posted = 0;
-    while posted < args.entries {
-        let n = args.batch.min(args.entries - posted);
-        let batch: Vec<NewEntry> = (posted..posted + n)
-            .map(|i| bench_entry(i, &counties))
-            .collect();
-        store
-            .post(&batch, BatchMode::AllOrNothing)
-            .await
-            .map_err(trouble)?;
-        posted += n;
-    }
+    let streams = usize::from(args.streams);
+    futures_util::future::try_join_all((0..streams).map(|stream| {
+        let store = &store;
+        let counties = &counties;
+        async move {
+            let mine = stream_entries(args.entries, counties.len(), streams, stream);
+            for chunk in mine.chunks(args.batch) {
+                let batch: Vec<NewEntry> =
+                    chunk.iter().map(|&i| bench_entry(i, counties)).collect();
+                store.post(&batch, BatchMode::AllOrNothing).await?;
+            }
+            Ok::<(), earmark::store::StoreError>(())
+        }
+    }))
+    .await
+    .map_err(trouble)?;
     let ledger_micros = started.elapsed().as_micros().max(1);
     let ledger_peak = peak_memory_mib();
     store.close().await;
@@ -92,9 +97,12 @@ async fn measure(
     let raw = Store::open(raw_url).await.map_err(trouble)?;
     reset_peak_memory();
     let started = Instant::now();
-    raw_insert(&raw, args.entries, args.batch, &counties)
-        .await
-        .map_err(trouble)?;
+    futures_util::future::try_join_all((0..streams).map(|stream| {
+        let mine = stream_entries(args.entries, counties.len(), streams, stream);
+        raw_insert(&raw, mine, args.batch, &counties)
+    }))
+    .await
+    .map_err(trouble)?;
     let raw_micros = started.elapsed().as_micros().max(1);
     let raw_peak = peak_memory_mib();
     raw.close().await;
@@ -118,6 +126,14 @@ async fn measure(
             .unwrap_or_else(|| "?".into()),
     );
     Ok(())
+}
+
+/// The entry numbers a stream posts: those of its counties (county `i % counties`, every
+/// `streams`-th county from `stream`), in order.
+fn stream_entries(entries: usize, counties: usize, streams: usize, stream: usize) -> Vec<usize> {
+    (0..entries)
+        .filter(|i| (i % counties) % streams == stream)
+        .collect()
 }
 
 fn bench_entry(i: usize, counties: &[String]) -> NewEntry {
@@ -148,18 +164,21 @@ fn bench_entry(i: usize, counties: &[String]) -> NewEntry {
 /// bulk writer: multi-row VALUES on SQLite, one array per column and `unnest` on PostgreSQL).
 async fn raw_insert(
     store: &Store,
-    entries: usize,
+    entries: Vec<usize>,
     batch: usize,
     counties: &[String],
 ) -> Result<(), earmark::store::StoreError> {
     let pool = store.pool();
     let backend = store.backend();
-    let mut done = 0;
     let hash = [0u8; 32];
-    while done < entries {
-        let n = batch.min(entries - done);
-        let mut tx = pool.begin().await?;
-        let keys: Vec<String> = (done..done + n).map(|i| format!("bench-{i}")).collect();
+    for chunk in entries.chunks(batch) {
+        let n = chunk.len();
+        // SQLite's writers take the lock at once, so two streams queue rather than fail.
+        let mut tx = match backend {
+            earmark::store::Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            earmark::store::Backend::Postgres => pool.begin().await?,
+        };
+        let keys: Vec<String> = chunk.iter().map(|i| format!("bench-{i}")).collect();
         BulkInsert {
             head: "INSERT INTO entries (county_code, seq, idem_key, program, entry_date, kind, \
                    refers_seq, memo, created_at, content_hash, chain_hash)",
@@ -167,7 +186,7 @@ async fn raw_insert(
             suffix: "",
         }
         .run(&mut tx, backend, n, |r, c| {
-            let i = done + r;
+            let i = chunk[r];
             match c {
                 0 => Cell::Text(&counties[i % counties.len()]),
                 1 => Cell::Int(i as i64 + 1),
@@ -188,7 +207,7 @@ async fn raw_insert(
             suffix: "",
         }
         .run(&mut tx, backend, 2 * n, |r, c| {
-            let (i, leg) = (done + r / 2, (r % 2) as i64);
+            let (i, leg) = (chunk[r / 2], (r % 2) as i64);
             match c {
                 0 => Cell::Text(&counties[i % counties.len()]),
                 1 => Cell::Int(i as i64 + 1),
@@ -201,7 +220,6 @@ async fn raw_insert(
         })
         .await?;
         tx.commit().await?;
-        done += n;
     }
     Ok(())
 }

@@ -58,6 +58,7 @@ pub async fn run(store: &Store, args: DemoArgs) -> Result<ExitCode, Failure> {
         args.scale,
         args.seed,
         args.counties,
+        usize::from(args.jobs),
         &args.out,
         &mut bar,
     )

@@ -344,6 +344,10 @@ pub struct DemoArgs {
     /// Only the first N county books of the scale, in code order (for benchmarks of a given size)
     #[arg(long)]
     pub counties: Option<usize>,
+    /// How many counties' payouts run side by side (counties never share a transaction); the
+    /// totals are the same for any number
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
 }
 
 #[derive(clap::Args, Debug)]
@@ -758,6 +762,10 @@ pub struct BenchArgs {
     /// Skip SQLite
     #[arg(long)]
     pub no_sqlite: bool,
+    /// Post from this many connections side by side, each with its own counties (county books never
+    /// share a transaction); the raw insert uses as many. SQLite has one writer, so it gains nothing
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub streams: u16,
 }
 
 pub fn main() -> ExitCode {

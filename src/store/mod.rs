@@ -85,6 +85,38 @@ pub struct Store {
     backend: Backend,
     url: String,
     cache: Mutex<Cache>,
+    /// SQLite has one writer. Writers of this process queue here, in order and without sleeping,
+    /// instead of in SQLite's busy handler, which polls with sleeps of up to 100 ms.
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction; on SQLite it also holds the process's writer turn until it ends.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 /// What `init` loaded.
@@ -157,6 +189,7 @@ impl Store {
             backend,
             url: redact(&url),
             cache: Mutex::new(Cache::default()),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -196,12 +229,19 @@ impl Store {
 
     /// Begins a write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so two
     /// writers queue instead of failing halfway when one upgrades from reading.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let turn = self.writer.clone().lock_owned().await;
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            Backend::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            },
         })
     }
 

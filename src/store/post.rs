@@ -475,7 +475,7 @@ impl Store {
     /// The county of every owner that is a unit or a person (regions are checked against the table).
     async fn owner_counties(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut super::WriteTx,
         settled: &[Option<Settled>],
     ) -> Result<HashMap<String, String>, StoreError> {
         let regions = self.regions().await?;
@@ -525,7 +525,7 @@ impl Store {
     /// (their ids are returned too: their balance rows are still to be written).
     async fn account_ids(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut super::WriteTx,
         keys: HashSet<AccountKey>,
         known: HashMap<AccountKey, i64>,
     ) -> Result<(HashMap<AccountKey, i64>, Vec<i64>), StoreError> {
@@ -644,7 +644,7 @@ impl Store {
     /// The counties are the entries' own and those of the entries they resolve or reverse.
     async fn lock_counties(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut super::WriteTx,
         entries: &[NewEntry],
     ) -> Result<(), StoreError> {
         let mut counties: std::collections::BTreeSet<String> = entries
@@ -668,7 +668,7 @@ impl Store {
 
     async fn lock_heads(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut super::WriteTx,
         counties: &[String],
     ) -> Result<HashMap<String, Head>, StoreError> {
         let mut heads = HashMap::with_capacity(counties.len());
@@ -909,7 +909,7 @@ fn check_target(
 }
 
 async fn fetch_stored(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::WriteTx,
     keys: &[&str],
 ) -> Result<HashMap<String, Stored>, StoreError> {
     let unique: Vec<String> = {
@@ -941,7 +941,7 @@ async fn fetch_stored(
 
 /// The postings of every stored entry the batch refers to.
 async fn fetch_targets(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::WriteTx,
     stored: &HashMap<String, Stored>,
     referred: &[&Stored],
 ) -> Result<(HashMap<String, Target>, HashMap<AccountKey, i64>), StoreError> {
@@ -1021,7 +1021,7 @@ type Resolutions = (
 
 /// Which referred entries are already posted, voided or reversed.
 async fn fetch_resolutions(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::WriteTx,
     referred: &[&Stored],
 ) -> Result<Resolutions, StoreError> {
     let mut resolved = HashMap::new();
@@ -1054,7 +1054,7 @@ async fn fetch_resolutions(
 }
 
 async fn fetch_balances(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::WriteTx,
     ids: impl Iterator<Item = i64>,
 ) -> Result<HashMap<i64, Balance>, StoreError> {
     let ids: Vec<i64> = ids.collect();
@@ -1074,7 +1074,7 @@ async fn fetch_balances(
 }
 
 async fn write_entries(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::WriteTx,
     rows: &[EntryRow],
     created_at: &str,
 ) -> Result<(), StoreError> {
@@ -1105,10 +1105,7 @@ async fn write_entries(
     Ok(())
 }
 
-async fn write_postings(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    rows: &[PostingRow],
-) -> Result<(), StoreError> {
+async fn write_postings(tx: &mut super::WriteTx, rows: &[PostingRow]) -> Result<(), StoreError> {
     let backend = backend_of(tx);
     BulkInsert {
         head: "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending)",
@@ -1132,7 +1129,7 @@ async fn write_postings(
 }
 
 async fn write_balances(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::WriteTx,
     balances: &HashMap<i64, Balance>,
     touched: &HashSet<i64>,
 ) -> Result<(), StoreError> {
@@ -1159,7 +1156,7 @@ async fn write_balances(
 }
 
 async fn write_heads(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::WriteTx,
     heads: &HashMap<String, Head>,
 ) -> Result<(), StoreError> {
     let backend = backend_of(tx);
@@ -1237,7 +1234,7 @@ pub struct SideRow {
 }
 
 async fn write_side_rows<'a>(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::WriteTx,
     rows: impl Iterator<Item = &'a SideRow>,
 ) -> Result<(), StoreError> {
     // Group the rows by table (tables in order of first appearance, rows in their order) so they go

@@ -121,7 +121,7 @@ impl Store {
     /// The stored entries of `program` for these ID numbers.
     async fn roster_by_ids(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut super::WriteTx,
         program: &str,
         ids: &[&str],
     ) -> Result<HashMap<String, RosterEntry>, StoreError> {
