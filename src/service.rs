@@ -145,7 +145,7 @@ pub async fn check_scope(store: &Store, role: Role, scope: &str) -> Result<(), S
             }
         }
         Role::Unit => {
-            if store.units().await?.iter().any(|u| u.code == scope) {
+            if store.unit(scope).await?.is_some() {
                 Ok(())
             } else {
                 Err(StoreError::Invalid(format!(

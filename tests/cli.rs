@@ -1236,3 +1236,68 @@ fn help_names_the_posting_file_columns() {
         l.expect(2, &["no-such-command"]);
     });
 }
+
+/// The posting benchmark runs end to end on every backend, from two streams side by side: each
+/// database prints one line of positive rates, a ratio and peak memory.
+#[test]
+fn bench_prints_the_ledger_and_raw_rates_of_each_backend() {
+    let server = std::env::var("EARMARK_TEST_PG")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let mut args = vec![
+        "bench",
+        "--entries",
+        "600",
+        "--batch",
+        "100",
+        "--streams",
+        "2",
+    ];
+    if let Some(server) = &server {
+        args.extend(["--postgres", server.as_str()]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_earmark"))
+        .args(&args)
+        .env_remove("EARMARK_BENCH_PG")
+        .output()
+        .expect("run earmark bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("600 entries of two postings, 100 per transaction, 2 stream(s)"),
+        "{stdout}"
+    );
+    let mut names = vec!["sqlite"];
+    if server.is_some() {
+        names.push("postgres");
+    }
+    for name in names {
+        let line = stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line in\n{stdout}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields.len(), 6, "{line}");
+        let ledger: u64 = fields[1].parse().expect("ledger rate");
+        let raw: u64 = fields[2].parse().expect("raw rate");
+        assert!(ledger > 0 && raw > 0, "{line}");
+        // Printed in hundredths: "0.77".
+        let ratio: u64 = fields[3].replace('.', "").parse().expect("ratio");
+        assert_eq!(
+            ratio,
+            ledger * 100 / raw,
+            "the ratio is the two rates' quotient: {line}"
+        );
+    }
+    // Nothing to measure is refused, not run.
+    let refused = Command::new(env!("CARGO_BIN_EXE_earmark"))
+        .args(["bench", "--entries", "0", "--no-sqlite"])
+        .output()
+        .expect("run earmark bench");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("--entries and --batch must be at least 1")
+    );
+}

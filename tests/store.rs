@@ -2173,3 +2173,110 @@ async fn a_batch_larger_than_one_bulk_statement_is_written_whole() {
     })
     .await;
 }
+
+/// Rosters are read packed (each field as its byte length and text, a county's people in one
+/// row): whatever a name, account or reason holds, colons, dashes, digits, Chinese, an empty text,
+/// every person comes back exactly as imported, on both backends and through every reader.
+#[tokio::test]
+async fn a_roster_reads_back_exactly_as_imported_whatever_its_fields_hold() {
+    use earmark::id_number::{Sex, make_id};
+    use earmark::roster::RosterEntry;
+    for kind in common::backends() {
+        let (store, _db) = common::ledger(kind).await;
+        let units: Vec<earmark::store::Unit> = [("UA1", "440511"), ("UB1", "440513")]
+            .iter()
+            .map(|(code, county)| earmark::store::Unit {
+                code: (*code).into(),
+                name: format!("{code} 发放点"),
+                county: (*county).into(),
+                township: None,
+                kind: "school".into(),
+            })
+            .collect();
+        store.register_units(&units).await.expect("units");
+        let person = |county: &str, seq: u16, unit: &str| RosterEntry {
+            program: "MBDK".into(),
+            id_number: make_id(county, day("1950-03-01"), seq).as_str().to_string(),
+            name: format!("欧阳-{seq}:3:"),
+            sex: if seq % 2 == 0 { Sex::Female } else { Sex::Male },
+            birth_date: day("1950-03-01"),
+            semesters: Some(u32::from(seq)),
+            county: county.into(),
+            township: None,
+            unit: Some(unit.into()),
+            bank_account: Some(format!("6222:{seq}-")),
+            exclusion: (seq % 3 == 0).then(|| "-".to_string()),
+            death_date: (seq % 4 == 0).then(|| day("2025-05-10")),
+            guardian_name: Some(String::new()),
+            guardian_id_number: None,
+            enrolled_from: None,
+            category: Some("12:ab".into()),
+            employed_from: None,
+            employer_kind: None,
+            left_date: None,
+            left_reason: (seq % 5 == 0).then(|| "迁出 1:2".to_string()),
+        };
+        let mut roster: Vec<(u64, RosterEntry)> = Vec::new();
+        for seq in 11..19 {
+            roster.push((u64::from(seq), person("440511", seq, "UA1")));
+            roster.push((u64::from(seq) + 100, person("440513", seq, "UB1")));
+        }
+        let persons: Vec<earmark::store::PersonOwner> = roster
+            .iter()
+            .map(|(_, e)| earmark::store::PersonOwner {
+                id_number: e.id_number.clone(),
+                name: e.name.clone(),
+                county: e.county.clone(),
+            })
+            .collect();
+        store.register_persons(&persons).await.expect("persons");
+        store
+            .roster_import("MBDK", &roster, false)
+            .await
+            .unwrap_or_else(|e| panic!("[{kind:?}] import: {e}"));
+        let mut expected: Vec<RosterEntry> = roster.iter().map(|(_, e)| e.clone()).collect();
+        expected.sort_by(|a, b| (&a.county, &a.id_number).cmp(&(&b.county, &b.id_number)));
+
+        let all = store.roster_entries("MBDK", None).await.expect("all");
+        assert_eq!(all, expected, "[{kind:?}] the whole roster");
+        let one_county = store
+            .roster_entries("MBDK", Some("440513"))
+            .await
+            .expect("county");
+        let in_county: Vec<RosterEntry> = expected
+            .iter()
+            .filter(|e| e.county == "440513")
+            .cloned()
+            .collect();
+        assert_eq!(one_county, in_county, "[{kind:?}] one county");
+        let unit = store
+            .roster_entries_for_unit("MBDK", "UA1")
+            .await
+            .expect("unit");
+        let of_unit: Vec<RosterEntry> = expected
+            .iter()
+            .filter(|e| e.unit.as_deref() == Some("UA1"))
+            .cloned()
+            .collect();
+        assert_eq!(unit, of_unit, "[{kind:?}] one unit");
+        let ids = vec![
+            expected[3].id_number.clone(),
+            expected[12].id_number.clone(),
+        ];
+        let mut by_id = store.roster_entries_by_id("MBDK", &ids).await.expect("ids");
+        by_id.sort_by(|a, b| (&a.county, &a.id_number).cmp(&(&b.county, &b.id_number)));
+        assert_eq!(
+            by_id,
+            vec![expected[3].clone(), expected[12].clone()],
+            "[{kind:?}] by ID"
+        );
+        assert!(
+            store
+                .roster_entries("MBDK", Some("440512"))
+                .await
+                .expect("empty county")
+                .is_empty(),
+            "[{kind:?}] a county with nobody reads as nobody"
+        );
+    }
+}

@@ -93,10 +93,8 @@ fn require_roles(user: &User, roles: &[Role], what: &str) -> Result<()> {
 async fn unit_of(store: &Store, code: &str) -> Result<Unit> {
     let code = code.trim().to_ascii_uppercase();
     store
-        .units()
+        .unit(&code)
         .await?
-        .into_iter()
-        .find(|u| u.code == code)
         .ok_or_else(|| ApiError::not_found(format!("unit {code} is not registered")))
 }
 

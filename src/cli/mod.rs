@@ -763,8 +763,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_sqlite: bool,
     /// Post from this many connections side by side, each with its own counties (county books never
-    /// share a transaction); the raw insert uses as many. SQLite has one writer, so it gains nothing
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    /// share a transaction); the raw insert uses as many. On SQLite the writers queue for its one
+    /// write lock, and one prepares its batch while the other writes
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub streams: u16,
 }
 

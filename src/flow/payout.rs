@@ -261,10 +261,8 @@ fn claim_row(
 pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutReport, StoreError> {
     let program = request.program;
     let unit = store
-        .units()
+        .unit(request.unit)
         .await?
-        .into_iter()
-        .find(|u| u.code == request.unit)
         .ok_or_else(|| StoreError::Invalid(format!("unit {} is not registered", request.unit)))?;
     let regions = store.regions().await?;
     let month = request.month;
@@ -917,10 +915,8 @@ pub async fn receive(
     date: NaiveDate,
 ) -> Result<Outcome, StoreError> {
     let unit_county = store
-        .units()
+        .unit(unit)
         .await?
-        .into_iter()
-        .find(|u| u.code == unit)
         .map(|u| u.county)
         .ok_or_else(|| StoreError::Invalid(format!("unit {unit} is not registered")))?;
     let key = format!("recovered:{document}:{id_number}");
@@ -1005,10 +1001,8 @@ pub async fn pay(
         ));
     }
     let unit = store
-        .units()
+        .unit(unit_code)
         .await?
-        .into_iter()
-        .find(|u| u.code == unit_code)
         .ok_or_else(|| StoreError::Invalid(format!("unit {unit_code} is not registered")))?;
     let regions = store.regions().await?;
     let ids: Vec<String> = lines.iter().map(|l| l.id_number.clone()).collect();

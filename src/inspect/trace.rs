@@ -427,10 +427,8 @@ pub async fn trace_person(
     }
     for l in &lines {
         let unit_county = store
-            .units()
+            .unit(&l.unit)
             .await?
-            .into_iter()
-            .find(|u| u.code == l.unit)
             .map(|u| u.county)
             .unwrap_or_default();
         let slot = programs

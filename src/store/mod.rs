@@ -596,6 +596,17 @@ impl Store {
         Ok(added)
     }
 
+    /// One registered unit, by its code.
+    pub async fn unit(&self, code: &str) -> Result<Option<Unit>, StoreError> {
+        let row = sqlx::query(
+            "SELECT code, name, county_code, township_code, kind FROM units WHERE code = $1",
+        )
+        .bind(code.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(unit_from_row).transpose()
+    }
+
     pub async fn units(&self) -> Result<Vec<Unit>, StoreError> {
         let rows = sqlx::query(
             "SELECT code, name, county_code, township_code, kind FROM units ORDER BY code",
