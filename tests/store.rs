@@ -2198,15 +2198,19 @@ async fn a_roster_reads_back_exactly_as_imported_whatever_its_fields_hold() {
             program: "MBDK".into(),
             id_number: make_id(county, day("1950-03-01"), seq).as_str().to_string(),
             name: format!("欧阳-{seq}:3:"),
-            sex: if seq % 2 == 0 { Sex::Female } else { Sex::Male },
+            sex: if seq.is_multiple_of(2) {
+                Sex::Female
+            } else {
+                Sex::Male
+            },
             birth_date: day("1950-03-01"),
             semesters: Some(u32::from(seq)),
             county: county.into(),
             township: None,
             unit: Some(unit.into()),
             bank_account: Some(format!("6222:{seq}-")),
-            exclusion: (seq % 3 == 0).then(|| "-".to_string()),
-            death_date: (seq % 4 == 0).then(|| day("2025-05-10")),
+            exclusion: seq.is_multiple_of(3).then(|| "-".to_string()),
+            death_date: seq.is_multiple_of(4).then(|| day("2025-05-10")),
             guardian_name: Some(String::new()),
             guardian_id_number: None,
             enrolled_from: None,
@@ -2214,7 +2218,7 @@ async fn a_roster_reads_back_exactly_as_imported_whatever_its_fields_hold() {
             employed_from: None,
             employer_kind: None,
             left_date: None,
-            left_reason: (seq % 5 == 0).then(|| "迁出 1:2".to_string()),
+            left_reason: seq.is_multiple_of(5).then(|| "迁出 1:2".to_string()),
         };
         let mut roster: Vec<(u64, RosterEntry)> = Vec::new();
         for seq in 11..19 {
