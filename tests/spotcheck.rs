@@ -293,7 +293,7 @@ async fn scenario(kind: Kind) -> Scenario {
         (5, entry("MBDK", P5, "440512", "UC1")),
         (6, entry("MBDK", P6, "440513", "UD1")),
     ];
-    register(&store, &roster).await;
+    common::register_roster_persons(&store, &roster).await;
     store
         .roster_import("MBDK", &roster, false)
         .await
@@ -433,18 +433,6 @@ async fn scenario(kind: Kind) -> Scenario {
         .await
         .expect("MBDKX excludes MBDK");
     Scenario { store, db }
-}
-
-async fn register(store: &Store, roster: &[(u64, RosterEntry)]) {
-    let persons: Vec<earmark::store::PersonOwner> = roster
-        .iter()
-        .map(|(_, e)| earmark::store::PersonOwner {
-            id_number: e.id_number.clone(),
-            name: e.name.clone(),
-            county: e.county.clone(),
-        })
-        .collect();
-    store.register_persons(&persons).await.expect("persons");
 }
 
 fn request(method: Method, size: Option<usize>, seed: u64) -> SpotCheckRequest {

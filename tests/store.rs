@@ -2225,15 +2225,7 @@ async fn a_roster_reads_back_exactly_as_imported_whatever_its_fields_hold() {
             roster.push((u64::from(seq), person("440511", seq, "UA1")));
             roster.push((u64::from(seq) + 100, person("440513", seq, "UB1")));
         }
-        let persons: Vec<earmark::store::PersonOwner> = roster
-            .iter()
-            .map(|(_, e)| earmark::store::PersonOwner {
-                id_number: e.id_number.clone(),
-                name: e.name.clone(),
-                county: e.county.clone(),
-            })
-            .collect();
-        store.register_persons(&persons).await.expect("persons");
+        common::register_roster_persons(&store, &roster).await;
         store
             .roster_import("MBDK", &roster, false)
             .await

@@ -95,6 +95,23 @@ pub async fn ledger(kind: Kind) -> (Store, TestDb) {
     (store, db)
 }
 
+/// Registers the people of a roster as account owners (a person's accounts exist once they are on
+/// a roster), each in their own county.
+pub async fn register_roster_persons(
+    store: &Store,
+    roster: &[(u64, earmark::roster::RosterEntry)],
+) {
+    let persons: Vec<earmark::store::PersonOwner> = roster
+        .iter()
+        .map(|(_, e)| earmark::store::PersonOwner {
+            id_number: e.id_number.clone(),
+            name: e.name.clone(),
+            county: e.county.clone(),
+        })
+        .collect();
+    store.register_persons(&persons).await.expect("persons");
+}
+
 pub fn day(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("test date")
 }
