@@ -74,11 +74,14 @@ async fn measure(
     let store = Store::open(ledger_url).await.map_err(trouble)?;
     let started = Instant::now();
     let streams = usize::from(args.streams);
-    futures_util::future::try_join_all((0..streams).map(|stream| {
+    // Which entries each stream posts; the raw insert splits them the same way.
+    let plans: Vec<Vec<usize>> = (0..streams)
+        .map(|stream| stream_entries(args.entries, counties.len(), streams, stream))
+        .collect();
+    futures_util::future::try_join_all(plans.iter().map(|mine| {
         let store = &store;
         let counties = &counties;
         async move {
-            let mine = stream_entries(args.entries, counties.len(), streams, stream);
             for chunk in mine.chunks(args.batch) {
                 let batch: Vec<NewEntry> =
                     chunk.iter().map(|&i| bench_entry(i, counties)).collect();
@@ -97,10 +100,11 @@ async fn measure(
     let raw = Store::open(raw_url).await.map_err(trouble)?;
     reset_peak_memory();
     let started = Instant::now();
-    futures_util::future::try_join_all((0..streams).map(|stream| {
-        let mine = stream_entries(args.entries, counties.len(), streams, stream);
-        raw_insert(&raw, mine, args.batch, &counties)
-    }))
+    futures_util::future::try_join_all(
+        plans
+            .iter()
+            .map(|mine| raw_insert(&raw, mine, args.batch, &counties)),
+    )
     .await
     .map_err(trouble)?;
     let raw_micros = started.elapsed().as_micros().max(1);
@@ -164,7 +168,7 @@ fn bench_entry(i: usize, counties: &[String]) -> NewEntry {
 /// bulk writer: multi-row VALUES on SQLite, one array per column and `unnest` on PostgreSQL).
 async fn raw_insert(
     store: &Store,
-    entries: Vec<usize>,
+    entries: &[usize],
     batch: usize,
     counties: &[String],
 ) -> Result<(), earmark::store::StoreError> {

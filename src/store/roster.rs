@@ -45,7 +45,7 @@ fn parse_stored_date(text: Option<&str>) -> Result<Option<NaiveDate>, StoreError
 /// The roster's columns packed into one text per person, and a county's people into one row.
 /// sqlx hands SQLite's rows over one at a time from its worker thread, copying each of a row's 20
 /// values on the way: reading a roster row by row cost about 12 µs a person, and a province-year
-/// reads its rosters about six million times (each release, disbursement and payout batch). Each
+/// reads about six million roster rows (each release, disbursement and payout batch). Each
 /// field is its length in bytes, a colon and its text, or `-` for NULL, so no name or account can
 /// be mistaken for a boundary, whatever it contains.
 fn packed_roster_sql(filter: &str) -> String {
