@@ -516,14 +516,16 @@ pub async fn run(
     progress.stage("proof", 0, 3);
     // The year's writing is done: the readers that prove it read the database file, not the log.
     store.checkpoint().await?;
-    summary.cities = city_summary(store, &regions, date(2025, 12, 31)).await?;
+    // The deadline report is read once: the summary counts what is late, the folder keeps it.
+    let deadlines = flow::deadlines::report(store, date(2025, 12, 31), None, None).await?;
+    summary.cities = city_summary(store, &regions, &deadlines).await?;
     let check = store.check().await?;
     summary.check_problems = check.problems;
     summary.entries = check.entries;
     progress.stage("proof", 1, 3);
     summary.verify_broken = store.verify().await?.broken;
     progress.stage("proof", 2, 3);
-    summary.reports = write_reports(store, out).await?;
+    summary.reports = write_reports(store, out, &deadlines).await?;
     Ok(summary)
 }
 
@@ -608,22 +610,16 @@ async fn bank_answer(
     per_mille: u64,
 ) -> Result<((Vec<u8>, usize), (Vec<u8>, usize)), StoreError> {
     use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT l.line_no, l.name, l.account, l.amount, b.unit_code FROM payout_lines l \
-         JOIN payout_batches b ON b.batch_id = l.batch_id WHERE l.batch_id = $1 ORDER BY l.line_no",
-    )
-    .bind(batch_id.to_string())
-    .fetch_all(store.pool())
-    .await?;
+    let unit: String = sqlx::query("SELECT unit_code FROM payout_batches WHERE batch_id = $1")
+        .bind(batch_id.to_string())
+        .fetch_one(store.pool())
+        .await?
+        .try_get(0)?;
     let mut ok = Vec::new();
     let mut failed = Vec::new();
-    let mut unit = String::new();
-    for row in rows {
-        let line: i64 = row.try_get(0)?;
-        let name: String = row.try_get(1)?;
-        let account: String = row.try_get(2)?;
-        let amount = Fen(row.try_get(3)?);
-        unit = row.try_get(4)?;
+    for stored in flow::payout::batch_lines(store, batch_id).await? {
+        let (line, name, account, amount) =
+            (stored.line_no, stored.name, stored.account, stored.amount);
         if rng.chance(per_mille) {
             let (code, reason) = if rng.chance(500) {
                 ("E01", "户名不符")
@@ -684,7 +680,7 @@ async fn recovery_rows(store: &Store) -> Result<Vec<(String, Fen, String)>, Stor
 pub async fn city_summary(
     store: &Store,
     regions: &crate::region::RegionTable,
-    as_of: NaiveDate,
+    deadlines: &[crate::flow::deadlines::Holder],
 ) -> Result<BTreeMap<String, (String, CityLine)>, StoreError> {
     use sqlx::Row;
     let mut cities: BTreeMap<String, (String, CityLine)> = BTreeMap::new();
@@ -741,7 +737,7 @@ pub async fn city_summary(
         let line = slot(&mut cities, regions, &county);
         line.held = add(line.held, Fen(row.try_get(1)?));
     }
-    for holder in flow::deadlines::report(store, as_of, None, None).await? {
+    for holder in deadlines {
         let late: Fen = holder
             .tranches
             .iter()
@@ -758,13 +754,16 @@ pub async fn city_summary(
 }
 
 /// The key reports a director would open: balances, deadlines, the county tables of the first county.
-async fn write_reports(store: &Store, out: &Path) -> Result<Vec<PathBuf>, StoreError> {
+async fn write_reports(
+    store: &Store,
+    out: &Path,
+    deadlines: &[crate::flow::deadlines::Holder],
+) -> Result<Vec<PathBuf>, StoreError> {
     let io = |e: std::io::Error| StoreError::Invalid(format!("{}: {e}", out.display()));
     let dir = out.join("reports");
     std::fs::create_dir_all(&dir).map_err(io)?;
     let mut written = Vec::new();
-    let deadlines = flow::deadlines::report(store, date(2025, 12, 31), None, None).await?;
-    let sheet = flow::deadlines::sheet(&deadlines, date(2025, 12, 31), false);
+    let sheet = flow::deadlines::sheet(deadlines, date(2025, 12, 31), false);
     let path = dir.join("deadlines.xlsx");
     sheet
         .write(crate::report::OutputFormat::Xlsx, &path)

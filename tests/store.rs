@@ -1820,6 +1820,104 @@ async fn verify_names_an_entry_whose_amounts_were_altered_behind_the_store() {
     assert!(!message.contains("441900") && !message.contains("440103"));
 }
 
+/// Each tampering done straight on the SQLite file, and what `check` must then say about it.
+#[tokio::test]
+async fn check_names_every_kind_of_damage_done_behind_the_store() {
+    // The account of 440511's held money, the unit U-A's held money, and 441900's held money.
+    let held = "(SELECT id FROM accounts WHERE county_code = '440511' AND owner = '440511' AND kind = 'held')";
+    let unit_held = "(SELECT id FROM accounts WHERE county_code = '440511' AND owner = 'U-A' AND kind = 'held')";
+    let other_county = "(SELECT id FROM accounts WHERE county_code = '441900' AND owner = '441900' AND kind = 'held')";
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "one leg of R-2 changed",
+            "DROP TRIGGER postings_no_update; \
+             UPDATE postings SET amount = amount + 1 WHERE county_code = '440511' AND seq = 2 AND leg = 0;"
+                .into(),
+            vec!["R-2: does not balance", "stored balance differs from the sum of its postings"],
+        ),
+        (
+            "a leg of R-2 moved onto another county's account",
+            format!(
+                "DROP TRIGGER postings_no_update; \
+                 UPDATE postings SET account_id = {other_county} WHERE county_code = '440511' AND seq = 2 AND account_id = {held};"
+            ),
+            vec![
+                "R-2: posts to another program's or county's account",
+                "440511 MBDK 440511:held: stored balance differs from the sum of its postings",
+                "441900 MBDK 441900:held: stored balance differs from the sum of its postings",
+            ],
+        ),
+        (
+            "a leg of R-2 deleted",
+            "DROP TRIGGER postings_no_delete; \
+             DELETE FROM postings WHERE county_code = '440511' AND seq = 2 AND leg = 1;"
+                .into(),
+            vec!["R-2: does not balance", "R-2: has fewer than two postings"],
+        ),
+        (
+            "a stored balance changed",
+            format!("UPDATE balances SET balance = balance + 1 WHERE account_id = {held};"),
+            vec!["440511 MBDK 440511:held: stored balance differs from the sum of its postings"],
+        ),
+        (
+            "a stored reservation changed",
+            format!("UPDATE balances SET reserved = reserved + 7 WHERE account_id = {unit_held};"),
+            vec!["440511 MBDK U-A:held: stored reservation differs from its open pending entries"],
+        ),
+        (
+            "a held account's reservation above its balance",
+            format!(
+                "UPDATE balances SET reserved = balance + 100 WHERE account_id = {unit_held};"
+            ),
+            vec![
+                "440511 MBDK U-A:held: held account is overdrawn",
+                "440511 MBDK U-A:held: stored reservation differs from its open pending entries",
+            ],
+        ),
+        (
+            "a posting of no entry added",
+            format!(
+                "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending) \
+                 VALUES ('440511', 999, 0, {held}, 5, '2025-01-01', 0);"
+            ),
+            vec![
+                "1 postings belong to no entry",
+                "all postings together sum to 0.05, not 0.00",
+            ],
+        ),
+    ];
+    for (what, sql, expected) in cases {
+        let (store, db) = ledger(Kind::Sqlite).await;
+        busy_day(&store).await;
+        assert_consistent(&store).await;
+        store.close().await;
+        let mut conn = raw_sqlite(&db).await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        conn.close().await.expect("close");
+        let store = Store::open(&db.url).await.expect("reopen");
+        let check = store.check().await.expect("check");
+        for line in &expected {
+            assert!(
+                check.problems.iter().any(|p| p.contains(line)),
+                "{what}: check should say \"{line}\"; it said {:?}",
+                check.problems
+            );
+        }
+        // Nothing else: every problem listed is one of those expected.
+        for problem in &check.problems {
+            assert!(
+                expected.iter().any(|line| problem.contains(line))
+                    || problem.contains("stored balance differs")
+                    || problem.contains("all postings together"),
+                "{what}: unexpected problem {problem}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn verify_reports_entries_deleted_behind_the_store() {
     // The last entry of a county, then one in the middle.

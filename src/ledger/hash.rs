@@ -79,6 +79,19 @@ pub fn to_hex(hash: &[u8]) -> String {
         })
 }
 
+/// Reads a hash written by [`to_hex`] (or a database's hex of the stored bytes); anything else is
+/// treated as damage, not a panic.
+pub fn from_hex(text: &str) -> Option<Hash> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
 /// Reads a hash stored as bytes; anything of the wrong length is treated as damage, not a panic.
 pub fn from_bytes(bytes: &[u8]) -> Option<Hash> {
     bytes.try_into().ok()
@@ -87,6 +100,15 @@ pub fn from_bytes(bytes: &[u8]) -> Option<Hash> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hash_reads_back_from_its_hex_and_damage_is_refused() {
+        let h = chain_hash(&[7; 32], 3, "2025-01-01T00:00:00Z", &[9; 32]);
+        assert_eq!(from_hex(&to_hex(&h)), Some(h));
+        assert_eq!(from_hex(&to_hex(&h).to_uppercase()), Some(h));
+        assert_eq!(from_hex(&to_hex(&h)[..62]), None);
+        assert_eq!(from_hex(&format!("zz{}", &to_hex(&h)[2..])), None);
+    }
 
     fn content<'a>(postings: &'a [(&'a str, AccountKind, Fen)], memo: &'a str) -> EntryContent<'a> {
         EntryContent {

@@ -5,6 +5,7 @@
 //! ISO-text dates, `CAST(SUM(..) AS BIGINT)` so PostgreSQL does not answer NUMERIC.
 
 pub mod bulk;
+pub(crate) mod packed;
 mod post;
 mod query;
 mod roster;

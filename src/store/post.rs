@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::Row;
 
 use super::bulk::{BulkInsert, Cell};
-use super::{Backend, Store, StoreError, backend_of, fetch_in};
+use super::{Backend, Store, StoreError, backend_of, fetch_in, packed};
 use crate::ledger::hash::{self, EntryContent, Hash};
 use crate::ledger::{self, AccountKey, AccountKind, Balance, EntryKind, LedgerError, NewEntry};
 use crate::money::Fen;
@@ -506,12 +506,26 @@ impl Store {
                 .filter(|o| !counties.contains_key(o.as_str()))
                 .cloned()
                 .collect();
-            let sql = format!("SELECT {key}, county_code FROM {table} WHERE {key} IN ({{list}})");
-            let rows = fetch_in(tx, self.backend, &sql, &[], &wanted).await?;
+            let mut found: Vec<(String, String)> = Vec::new();
+            packed::fetch_in(
+                tx,
+                self.backend,
+                &[key, "county_code"],
+                None,
+                &format!("FROM {table} WHERE {key} IN ({{list}})"),
+                &[],
+                &wanted,
+                |row| {
+                    found.push((
+                        packed::text(row, 0)?.to_string(),
+                        packed::text(row, 1)?.to_string(),
+                    ));
+                    Ok(())
+                },
+            )
+            .await?;
             let mut cache = self.cache.lock().expect("cache lock");
-            for row in rows {
-                let code: String = row.try_get(0)?;
-                let county: String = row.try_get(1)?;
+            for (code, county) in found {
                 if is_unit {
                     cache.units.insert(code.clone(), county.clone());
                 }
@@ -917,25 +931,41 @@ async fn fetch_stored(
         set.into_iter().map(str::to_string).collect()
     };
     let mut stored = HashMap::new();
-    let sql = "SELECT idem_key, county_code, seq, kind, program, content_hash FROM entries \
-               WHERE idem_key IN ({list})";
     let backend = backend_of(tx);
-    for row in fetch_in(tx, backend, sql, &[], &unique).await? {
-        let kind: String = row.try_get(3)?;
-        let content: Vec<u8> = row.try_get(5)?;
-        stored.insert(
-            row.try_get::<String, _>(0)?,
-            Stored {
-                county: row.try_get(1)?,
-                seq: row.try_get(2)?,
-                kind: EntryKind::parse(&kind).ok_or_else(|| {
-                    StoreError::Invalid(format!("stored entry kind {kind} is unknown"))
-                })?,
-                program: row.try_get(4)?,
-                content_hash: hash::from_bytes(&content).unwrap_or([0xff; 32]),
-            },
-        );
-    }
+    let hash = packed::hex(backend, "content_hash");
+    packed::fetch_in(
+        tx,
+        backend,
+        &[
+            "idem_key",
+            "county_code",
+            "CAST(seq AS TEXT)",
+            "kind",
+            "program",
+            &hash,
+        ],
+        None,
+        "FROM entries WHERE idem_key IN ({list})",
+        &[],
+        &unique,
+        |row| {
+            let kind = packed::text(row, 3)?;
+            stored.insert(
+                packed::text(row, 0)?.to_string(),
+                Stored {
+                    county: packed::text(row, 1)?.to_string(),
+                    seq: packed::int(row, 2)?,
+                    kind: EntryKind::parse(kind).ok_or_else(|| {
+                        StoreError::Invalid(format!("stored entry kind {kind} is unknown"))
+                    })?,
+                    program: packed::text(row, 4)?.to_string(),
+                    content_hash: hash::from_hex(packed::text(row, 5)?).unwrap_or([0xff; 32]),
+                },
+            );
+            Ok(())
+        },
+    )
+    .await?;
     Ok(stored)
 }
 
@@ -972,32 +1002,50 @@ async fn fetch_targets(
     // By county, an IN list of sequence numbers: one parameter per target (not a VALUES list of
     // pairs), and SQLite walks the list in order, so the rows come in (seq, leg) order unsorted.
     for (county, chunk) in seqs_by_county(places.iter().map(|(c, s)| (c.as_str(), *s))) {
-        let sql = "SELECT p.county_code, p.seq, a.owner, a.kind, p.amount, a.id, a.program \
-                   FROM postings p CROSS JOIN accounts a \
-                   WHERE p.county_code = $1 AND p.seq IN ({list}) AND a.id = p.account_id \
-                   ORDER BY p.seq, p.leg";
         let backend = backend_of(tx);
-        for row in fetch_in(tx, backend, sql, &[county], &chunk).await? {
-            let place = (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
-            let kind: String = row.try_get(3)?;
-            if let Some(target) = by_place.get_mut(&place) {
-                let owner: String = row.try_get(2)?;
-                let kind = AccountKind::parse(&kind).ok_or_else(|| {
+        packed::fetch_in(
+            tx,
+            backend,
+            &[
+                "CAST(p.seq AS TEXT)",
+                "a.owner",
+                "a.kind",
+                "CAST(p.amount AS TEXT)",
+                "CAST(a.id AS TEXT)",
+                "a.program",
+            ],
+            Some("p.seq, p.leg"),
+            "FROM postings p CROSS JOIN accounts a \
+             WHERE p.county_code = $1 AND p.seq IN ({list}) AND a.id = p.account_id",
+            &[county],
+            &chunk,
+            |row| {
+                let place = (county.to_string(), packed::int(row, 0)?);
+                let Some(target) = by_place.get_mut(&place) else {
+                    return Ok(());
+                };
+                let owner = packed::text(row, 1)?;
+                let kind = packed::text(row, 2)?;
+                let kind = AccountKind::parse(kind).ok_or_else(|| {
                     StoreError::Invalid(format!("stored account kind {kind} is unknown"))
                 })?;
                 // The accounts are read here anyway: the batch need not look them up again.
                 accounts.insert(
                     AccountKey {
                         county: place.0.clone(),
-                        program: row.try_get(6)?,
-                        owner: owner.clone(),
+                        program: packed::text(row, 5)?.to_string(),
+                        owner: owner.to_string(),
                         kind,
                     },
-                    row.try_get(5)?,
+                    packed::int(row, 4)?,
                 );
-                target.postings.push((owner, kind, Fen(row.try_get(4)?)));
-            }
-        }
+                target
+                    .postings
+                    .push((owner.to_string(), kind, Fen(packed::int(row, 3)?)));
+                Ok(())
+            },
+        )
+        .await?;
     }
     Ok((
         by_place.into_values().map(|t| (t.key.clone(), t)).collect(),
@@ -1059,17 +1107,31 @@ async fn fetch_balances(
 ) -> Result<HashMap<i64, Balance>, StoreError> {
     let ids: Vec<i64> = ids.collect();
     let mut balances = HashMap::with_capacity(ids.len());
-    let sql = "SELECT account_id, balance, reserved FROM balances WHERE account_id IN ({list})";
     let backend = backend_of(tx);
-    for row in fetch_in(tx, backend, sql, &[], &ids).await? {
-        balances.insert(
-            row.try_get::<i64, _>(0)?,
-            Balance {
-                balance: Fen(row.try_get(1)?),
-                reserved: Fen(row.try_get(2)?),
-            },
-        );
-    }
+    packed::fetch_in(
+        tx,
+        backend,
+        &[
+            "CAST(account_id AS TEXT)",
+            "CAST(balance AS TEXT)",
+            "CAST(reserved AS TEXT)",
+        ],
+        None,
+        "FROM balances WHERE account_id IN ({list})",
+        &[],
+        &ids,
+        |row| {
+            balances.insert(
+                packed::int(row, 0)?,
+                Balance {
+                    balance: Fen(packed::int(row, 1)?),
+                    reserved: Fen(packed::int(row, 2)?),
+                },
+            );
+            Ok(())
+        },
+    )
+    .await?;
     Ok(balances)
 }
 
