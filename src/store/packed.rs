@@ -9,7 +9,7 @@
 //! mistaken for a boundary, whatever it contains. Both backends have `string_agg` (SQLite since
 //! 3.44) and `octet_length`.
 
-use super::{Backend, PARAMS_PER_STATEMENT_MAX, StoreError, in_list, portable};
+use super::{Backend, PARAMS_PER_STATEMENT_MAX, StoreError};
 use sqlx::Row;
 
 /// One field: `expr` must be text (cast numbers with `CAST(x AS TEXT)`).
@@ -118,14 +118,7 @@ where
 {
     let sql = select(fields, order, rest);
     for chunk in items.chunks(PARAMS_PER_STATEMENT_MAX - leading.len()) {
-        let text = sql.replace("{list}", &in_list(leading.len() + 1, chunk.len()));
-        let mut query = sqlx::query(portable(backend, text));
-        for value in leading {
-            query = query.bind(value.to_string());
-        }
-        for item in chunk {
-            query = query.bind(item.clone());
-        }
+        let query = super::in_query(backend, &sql, leading, chunk);
         fetch(query, &mut *conn, fields.len(), &mut each).await?;
     }
     Ok(())
