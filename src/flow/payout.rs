@@ -647,15 +647,10 @@ pub async fn result(
         ))
     })?;
     let program: String = batch.try_get(1)?;
-    let stored: HashMap<i64, (String, String, String, i64)> = batch_lines(store, &answer.batch_id)
+    let stored: HashMap<i64, StoredLine> = batch_lines(store, &answer.batch_id)
         .await?
         .into_iter()
-        .map(|l| {
-            (
-                l.line_no,
-                (l.id_number, l.account, l.payment_key, l.amount.get()),
-            )
-        })
+        .map(|l| (l.line_no, l))
         .collect();
     let mut answer = answer;
     if let Some((code, reason)) = rejected {
@@ -685,7 +680,14 @@ pub async fn result(
     let mut seen = HashSet::new();
     let mut wanted = Vec::new();
     for line in &answer.lines {
-        let Some((id, account, payment_key, amount)) = stored.get(&i64::from(line.line_no)) else {
+        let Some(StoredLine {
+            id_number: id,
+            account,
+            payment_key,
+            amount,
+            ..
+        }) = stored.get(&i64::from(line.line_no))
+        else {
             errors.push(format!(
                 "{file} row {}: batch {} has no line {}",
                 line.source_row, answer.batch_id, line.line_no
@@ -699,12 +701,10 @@ pub async fn result(
             ));
             continue;
         }
-        if let Some(a) = line.amount.filter(|a| a.get() != *amount) {
+        if let Some(a) = line.amount.filter(|a| a != amount) {
             errors.push(format!(
                 "{file} row {}, column amount: line {} was {} in the batch, the bank says {a}",
-                line.source_row,
-                line.line_no,
-                Fen(*amount)
+                line.source_row, line.line_no, amount
             ));
             continue;
         }

@@ -24,14 +24,9 @@ const LEGS: &str = "(SELECT string_agg(CAST(p.account_id AS TEXT) || ' ' || CAST
 
 /// A page of one county's entries, packed (see [`super::packed`]): `columns` of the entries from
 /// sequence number `$2` on (or after it, with `after`), `PAGE_ENTRIES` at most, in order, where
-/// `filter` holds. Each column is text (the `legs` column is [`LEGS`]). Rows of one text each,
+/// `filter` holds. Each column is text; `legs` is the entry's postings ([`LEGS`] or [`LEGS_PENDING`]). Rows of one text each,
 /// handed over by sqlx one at a time, were most of a full scan's time.
-fn entry_page_sql(backend: super::Backend, columns: &[&str], after: bool, filter: &str) -> String {
-    entry_page_sql_with(backend, columns, after, filter, LEGS)
-}
-
-/// [`entry_page_sql`] with another `legs` column.
-fn entry_page_sql_with(
+fn entry_page_sql(
     backend: super::Backend,
     columns: &[&str],
     after: bool,
@@ -390,7 +385,7 @@ impl Store {
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
-        let page = entry_page_sql_with(
+        let page = entry_page_sql(
             self.backend,
             &["seq", "idem_key", "program", "kind", "refers_seq", "legs"],
             false,
@@ -604,6 +599,7 @@ impl Store {
             ],
             false,
             "",
+            LEGS,
         );
         let heads = sqlx::query(
             "SELECT county_code, seq, chain_hash FROM chain_heads ORDER BY county_code",
@@ -723,6 +719,7 @@ impl Store {
             ],
             true,
             "AND e.kind NOT IN ('pending', 'void')",
+            LEGS,
         );
         let counties: Vec<String> =
             sqlx::query("SELECT county_code FROM chain_heads WHERE seq > 0 ORDER BY county_code")
