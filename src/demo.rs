@@ -476,11 +476,14 @@ pub async fn run(
             let stream = county_stream[county.as_str()] % streams.len();
             streams[stream].push((unit.as_str(), *program, county.as_str()));
         }
-        let paid = futures_util::future::try_join_all(
+        let paid = side_by_side(
             streams
                 .into_iter()
                 .filter(|s| !s.is_empty())
-                .map(|units| pay_units(store, units, m, seed, &disbursed, out)),
+                .map(|units| -> Job<'_, Paid> {
+                    Box::pin(pay_units(store, units, m, seed, &disbursed, out))
+                })
+                .collect(),
         )
         .await?;
         for p in paid {
@@ -513,20 +516,81 @@ pub async fn run(
         .await?;
     }
 
-    progress.stage("proof", 0, 3);
+    progress.stage("proof", 0, 2);
     // The year's writing is done: the readers that prove it read the database file, not the log.
     store.checkpoint().await?;
     // The deadline report is read once: the summary counts what is late, the folder keeps it.
     let deadlines = flow::deadlines::report(store, date(2025, 12, 31), None, None).await?;
-    summary.cities = city_summary(store, &regions, &deadlines).await?;
-    let check = store.check().await?;
-    summary.check_problems = check.problems;
-    summary.entries = check.entries;
-    progress.stage("proof", 1, 3);
-    summary.verify_broken = store.verify().await?.broken;
-    progress.stage("proof", 2, 3);
-    summary.reports = write_reports(store, out, &deadlines).await?;
+    progress.stage("proof", 1, 2);
+    // The summary, `check`, `verify` and the reports read the finished ledger side by side, each on
+    // a connection and a thread of its own, and none maps the file (three mappings at once would
+    // count three times against the process).
+    store.map_scans(false);
+    let proofs = side_by_side(vec![
+        Box::pin(async {
+            Ok(Proof::Cities(
+                city_summary(store, &regions, &deadlines).await?,
+            ))
+        }) as Job<'_, Proof>,
+        Box::pin(async { Ok(Proof::Check(store.check().await?)) }),
+        Box::pin(async { Ok(Proof::Verify(store.verify().await?)) }),
+        Box::pin(async { Ok(Proof::Reports(write_reports(store, out, &deadlines).await?)) }),
+    ])
+    .await?;
+    for proof in proofs {
+        match proof {
+            Proof::Cities(cities) => summary.cities = cities,
+            Proof::Check(check) => {
+                summary.check_problems = check.problems;
+                summary.entries = check.entries;
+            }
+            Proof::Verify(verify) => summary.verify_broken = verify.broken,
+            Proof::Reports(reports) => summary.reports = reports,
+        }
+    }
+    store.map_scans(true);
     Ok(summary)
+}
+
+/// A job of the demo that may run on a thread of its own.
+type Job<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Runs `jobs` side by side and returns their results in order. On a runtime with worker threads
+/// (the command line's) each job runs on an operating-system thread of its own, so the work each
+/// does between its statements (judging entries, hashing, writing bank files and reports) uses
+/// both cores; on a single-threaded runtime (a test's) they are polled together on the one thread.
+async fn side_by_side<'a, T: Send + 'a>(jobs: Vec<Job<'a, T>>) -> Result<Vec<T>, StoreError> {
+    let handle = tokio::runtime::Handle::current();
+    if jobs.len() < 2 || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return futures_util::future::try_join_all(jobs).await;
+    }
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = jobs
+                .into_iter()
+                .map(|job| {
+                    let handle = handle.clone();
+                    scope.spawn(move || handle.block_on(job))
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    })
+}
+
+/// What each of the proof stage's readers found.
+enum Proof {
+    Cities(BTreeMap<String, (String, CityLine)>),
+    Check(crate::store::CheckReport),
+    Verify(crate::store::VerifyReport),
+    Reports(Vec<PathBuf>),
 }
 
 /// What one stream of payouts did in a month.

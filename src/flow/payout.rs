@@ -372,7 +372,15 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         .iter()
         .map(|(p, _, _, _)| format!("accrual:{}:{}:{month}", program.code(), p.id_number))
         .collect();
-    let accrued = store.existing_keys(&accrual_keys).await?;
+    // A month's entitlement is recognised in the same transaction as its first attempt's claim, so
+    // only a retry (an earlier attempt failed) can find its accrual already posted.
+    let retried: Vec<String> = payable
+        .iter()
+        .zip(&accrual_keys)
+        .filter(|((_, _, _, attempt), _)| *attempt > 0)
+        .map(|(_, key)| key.clone())
+        .collect();
+    let accrued = store.existing_keys(&retried).await?;
     let mut entries = Vec::new();
     let mut side = Vec::new();
     let mut lines = Vec::new();
@@ -1169,9 +1177,10 @@ pub async fn pay(
     if !refused.is_empty() {
         return Ok(Err(PaymentRefusal { lines: refused }));
     }
+    // As in `create`: only a retry can find its month's accrual posted.
     let accrual_keys: Vec<String> = planned
         .iter()
-        .filter(|p| !p.5)
+        .filter(|p| !p.5 && p.4 > 0)
         .map(|(l, _, _, _, _, _)| format!("accrual:{}:{}:{}", program.code(), l.id_number, l.month))
         .collect();
     let accrued = store.existing_keys(&accrual_keys).await?;

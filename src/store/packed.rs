@@ -9,7 +9,7 @@
 //! mistaken for a boundary, whatever it contains. Both backends have `string_agg` (SQLite since
 //! 3.44) and `octet_length`.
 
-use super::{Backend, PARAMS_PER_STATEMENT_MAX, StoreError};
+use super::{Backend, StoreError};
 use sqlx::Row;
 
 /// One field: `expr` must be text (cast numbers with `CAST(x AS TEXT)`).
@@ -117,7 +117,7 @@ where
     T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + Send + 'static,
 {
     let sql = select(fields, order, rest);
-    for chunk in items.chunks(PARAMS_PER_STATEMENT_MAX - leading.len()) {
+    for chunk in items.chunks(super::IN_LIST_MAX) {
         let query = super::in_query(backend, &sql, leading, chunk);
         fetch(query, &mut *conn, fields.len(), &mut each).await?;
     }
