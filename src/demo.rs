@@ -536,8 +536,9 @@ pub async fn run(
         Box::pin(async { Ok(Proof::Verify(store.verify().await?)) }),
         Box::pin(async { Ok(Proof::Reports(write_reports(store, out, &deadlines).await?)) }),
     ])
-    .await?;
-    for proof in proofs {
+    .await;
+    store.map_scans(true);
+    for proof in proofs? {
         match proof {
             Proof::Cities(cities) => summary.cities = cities,
             Proof::Check(check) => {
@@ -548,7 +549,6 @@ pub async fn run(
             Proof::Reports(reports) => summary.reports = reports,
         }
     }
-    store.map_scans(true);
     Ok(summary)
 }
 

@@ -868,7 +868,7 @@ pub async fn recover(
         .collect();
     // Only the paid lines of people whose entitlement ended: reading every paid line of the program
     // (2.4 million at province scale) held over a gigabyte for the few hundred that matter.
-    let mut ids: Vec<&String> = ended.keys().collect();
+    let mut ids: Vec<String> = ended.keys().cloned().collect();
     ids.sort();
     let mut conn = store.pool().acquire().await?;
     let mut rows = crate::store::fetch_in(
@@ -878,7 +878,7 @@ pub async fn recover(
          WHERE b.program = $1 AND l.id_number IN ({list}) \
            AND EXISTS (SELECT 1 FROM entries e WHERE e.idem_key = 'post:' || l.payment_key)",
         &[program.code()],
-        &ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+        &ids,
     )
     .await?
     .into_iter()
