@@ -242,7 +242,7 @@ impl Store {
 
     /// Whether the full scans map the SQLite file (on by default). Scans that run side by side turn
     /// it off: each mapping counts against the process, so the province demo's three scans at once
-    /// peaked at 2.9 GiB mapped and 0.9 GiB unmapped on a 30-county ledger (28 s and 33 s).
+    /// peaked at 2,850 MiB mapped and 905 MiB unmapped on a 30-county ledger (28 s and 33 s).
     pub fn map_scans(&self, on: bool) {
         self.map_scans
             .store(on, std::sync::atomic::Ordering::Relaxed);
@@ -785,9 +785,10 @@ where
 {
     // On SQLite the list is padded to a power of two by repeating its last item (harmless in an IN
     // list), so lookups of a few lengths only are prepared once and then found in the statement
-    // cache. Not on PostgreSQL: a statement it has run five times gets a generic plan, and for a
-    // bank answer's postings that was the hash join over every account that the lateral lookup
-    // avoids (the province demo's first half-year of payouts ran past 860 s against 359 s).
+    // cache. Not on PostgreSQL: a statement it has run five times may get a generic plan; with
+    // padded lists the province demo's first half-year of payouts ran past 860 s (359 s before),
+    // its samples in the bank answer's postings lookup, whose custom plan avoids a hash join over
+    // every account.
     let padded = match backend {
         Backend::Sqlite => chunk.len().max(1).next_power_of_two(),
         Backend::Postgres => chunk.len(),
@@ -825,18 +826,19 @@ fn redact(url: &str) -> String {
 impl Store {
     /// Which of these idempotency keys are already used by an entry.
     pub async fn existing_keys(&self, keys: &[String]) -> Result<HashSet<String>, StoreError> {
-        let mut found = HashSet::new();
-        for chunk in keys.chunks(IN_LIST_MAX) {
-            let query = in_query(
-                self.backend,
-                "SELECT idem_key FROM entries WHERE idem_key IN ({list})",
-                &[],
-                chunk,
-            );
-            for row in query.fetch_all(&self.pool).await? {
-                found.insert(row.try_get::<String, _>(0)?);
-            }
-        }
+        let mut conn = self.pool.acquire().await?;
+        let rows = fetch_in(
+            &mut conn,
+            self.backend,
+            "SELECT idem_key FROM entries WHERE idem_key IN ({list})",
+            &[],
+            keys,
+        )
+        .await?;
+        let found = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<HashSet<_>, _>>()?;
         Ok(found)
     }
 }
