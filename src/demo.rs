@@ -522,31 +522,42 @@ pub async fn run(
     // The deadline report is read once: the summary counts what is late, the folder keeps it.
     let deadlines = flow::deadlines::report(store, date(2025, 12, 31), None, None).await?;
     progress.stage("proof", 1, 2);
-    // The summary, `check`, `verify` and the reports read the finished ledger side by side, each on
-    // a connection and a thread of its own, and none maps the file (three mappings at once would
-    // count three times against the process).
+    // The summary and the reports read the finished ledger beside one walk over every entry that
+    // checks, verifies and writes the journal (three walks at once read it three times over), each
+    // on a connection and a thread of its own; none maps the file (two mappings at once would
+    // count twice against the process).
+    let journal = out.join("reports").join("ledger.journal");
+    std::fs::create_dir_all(out.join("reports"))
+        .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
     store.map_scans(false);
     let proofs = side_by_side(vec![
         Box::pin(async {
-            Ok(Proof::Cities(
-                city_summary(store, &regions, &deadlines).await?,
-            ))
+            let cities = city_summary(store, &regions, &deadlines).await?;
+            let reports = write_reports(store, out, &deadlines).await?;
+            Ok(Proof::Summary(cities, reports))
         }) as Job<'_, Proof>,
-        Box::pin(async { Ok(Proof::Check(store.check().await?)) }),
-        Box::pin(async { Ok(Proof::Verify(store.verify().await?)) }),
-        Box::pin(async { Ok(Proof::Reports(write_reports(store, out, &deadlines).await?)) }),
+        Box::pin(async {
+            let io = |e: std::io::Error| StoreError::Invalid(format!("{}: {e}", journal.display()));
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&journal).map_err(io)?);
+            let (check, verify, _) = store.prove(Some(&mut file)).await?;
+            std::io::Write::flush(&mut file).map_err(io)?;
+            Ok(Proof::Ledger(check, verify))
+        }),
     ])
     .await;
     store.map_scans(true);
     for proof in proofs? {
         match proof {
-            Proof::Cities(cities) => summary.cities = cities,
-            Proof::Check(check) => {
+            Proof::Summary(cities, reports) => {
+                summary.cities = cities;
+                summary.reports = reports;
+                summary.reports.push(journal.clone());
+            }
+            Proof::Ledger(check, verify) => {
                 summary.check_problems = check.problems;
                 summary.entries = check.entries;
+                summary.verify_broken = verify.broken;
             }
-            Proof::Verify(verify) => summary.verify_broken = verify.broken,
-            Proof::Reports(reports) => summary.reports = reports,
         }
     }
     Ok(summary)
@@ -587,10 +598,10 @@ async fn side_by_side<'a, T: Send + 'a>(jobs: Vec<Job<'a, T>>) -> Result<Vec<T>,
 
 /// What each of the proof stage's readers found.
 enum Proof {
-    Cities(BTreeMap<String, (String, CityLine)>),
-    Check(crate::store::CheckReport),
-    Verify(crate::store::VerifyReport),
-    Reports(Vec<PathBuf>),
+    /// The city summary and the reports written.
+    Summary(BTreeMap<String, (String, CityLine)>, Vec<PathBuf>),
+    /// One walk over the ledger: `check` and `verify`.
+    Ledger(crate::store::CheckReport, crate::store::VerifyReport),
 }
 
 /// What one stream of payouts did in a month.
@@ -817,7 +828,8 @@ pub async fn city_summary(
     Ok(cities)
 }
 
-/// The key reports a director would open: balances, deadlines, the county tables of the first county.
+/// The key reports a director would open: deadlines and balances (the proof stage writes the
+/// journal beside them).
 async fn write_reports(
     store: &Store,
     out: &Path,
@@ -869,10 +881,6 @@ async fn write_reports(
     balances
         .write(crate::report::OutputFormat::Csv, &path)
         .map_err(io)?;
-    written.push(path);
-    let path = dir.join("ledger.journal");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-    store.export_journal(&mut file).await?;
     written.push(path);
     Ok(written)
 }

@@ -1760,6 +1760,50 @@ async fn raw_sqlite(db: &common::TestDb) -> sqlx::sqlite::SqliteConnection {
         .expect("open the SQLite file directly")
 }
 
+/// `prove` (one walk) must say what `check`, `verify` and `export_journal` (three walks) say, and
+/// write the same journal, byte for byte.
+async fn assert_prove_agrees(store: &Store, what: &str) {
+    let check = store.check().await.expect("check");
+    let verify = store.verify().await.expect("verify");
+    let mut exported = Vec::new();
+    let written = store.export_journal(&mut exported).await.expect("export");
+    let mut journal = Vec::new();
+    let (proved_check, proved_verify, proved_written) =
+        store.prove(Some(&mut journal)).await.expect("prove");
+    assert_eq!(proved_check.problems, check.problems, "{what}: check");
+    assert_eq!(
+        (
+            proved_check.entries,
+            proved_check.postings,
+            proved_check.accounts
+        ),
+        (check.entries, check.postings, check.accounts),
+        "{what}: check counts"
+    );
+    assert_eq!(proved_verify.broken, verify.broken, "{what}: verify");
+    assert_eq!(proved_verify.heads, verify.heads, "{what}: chain heads");
+    assert_eq!(
+        (proved_verify.counties, proved_verify.entries),
+        (verify.counties, verify.entries),
+        "{what}: verify counts"
+    );
+    assert_eq!(proved_written, written, "{what}: entries written");
+    assert!(journal == exported, "{what}: the journals differ");
+}
+
+#[tokio::test]
+async fn one_walk_proves_what_check_verify_and_the_export_do() {
+    on_every_backend(|kind| async move {
+        let (store, _db) = ledger(kind).await;
+        assert_prove_agrees(&store, "an empty ledger").await;
+        busy_day(&store).await;
+        assert_prove_agrees(&store, &format!("{kind:?}: a busy day")).await;
+        let (_, _, written) = store.prove(None).await.expect("prove without a journal");
+        assert_eq!(written, 0, "{kind:?}: no journal asked for, none written");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn verify_names_an_entry_whose_amounts_were_altered_behind_the_store() {
     let (store, db) = ledger(Kind::Sqlite).await;
@@ -1818,6 +1862,7 @@ async fn verify_names_an_entry_whose_amounts_were_altered_behind_the_store() {
     );
     // The other counties' chains are intact.
     assert!(!message.contains("441900") && !message.contains("440103"));
+    assert_prove_agrees(&store, "amounts altered").await;
 }
 
 /// Each tampering done straight on the SQLite file, and what `check` must then say about it.
@@ -1915,6 +1960,7 @@ async fn check_names_every_kind_of_damage_done_behind_the_store() {
                 "{what}: unexpected problem {problem}"
             );
         }
+        assert_prove_agrees(&store, what).await;
     }
 }
 
@@ -1976,6 +2022,7 @@ async fn verify_reports_entries_deleted_behind_the_store() {
             message.contains("county 440511") && message.contains(&seq.to_string()),
             "{key}: verify reports 440511's missing entry {seq}: {message}"
         );
+        assert_prove_agrees(&store, key).await;
     }
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod packed;
 mod post;
 mod query;
 mod roster;
+mod scan;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -21,8 +22,9 @@ use crate::ledger::{AccountKey, LedgerError};
 use crate::region::{Level, Region, RegionTable};
 
 pub use post::{BatchMode, Outcome, SideRow, SideValue};
-pub use query::{BalanceFilter, BalanceRow, CheckReport, VerifyReport};
+pub use query::{BalanceFilter, BalanceRow};
 pub use roster::{RosterImportReport, StageRecord};
+pub use scan::{CheckReport, VerifyReport};
 
 /// Statement parameters per multi-row INSERT stay under both databases' limits
 /// (SQLite 32,766; PostgreSQL 65,535) with room to spare. Larger statements are faster in bulk
