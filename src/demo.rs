@@ -532,15 +532,21 @@ pub async fn run(
     store.map_scans(false);
     let proofs = side_by_side(vec![
         Box::pin(async {
+            let started = std::time::Instant::now();
             let cities = city_summary(store, &regions, &deadlines).await?;
             let reports = write_reports(store, out, &deadlines).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!("proof: the city summary and the reports took {seconds:.1} s");
             Ok(Proof::Summary(cities, reports))
         }) as Job<'_, Proof>,
         Box::pin(async {
+            let started = std::time::Instant::now();
             let io = |e: std::io::Error| StoreError::Invalid(format!("{}: {e}", journal.display()));
             let mut file = std::io::BufWriter::new(std::fs::File::create(&journal).map_err(io)?);
             let (check, verify, _) = store.prove(Some(&mut file)).await?;
             std::io::Write::flush(&mut file).map_err(io)?;
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!("proof: check, verify and the journal in one walk took {seconds:.1} s");
             Ok(Proof::Ledger(check, verify))
         }),
     ])

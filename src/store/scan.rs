@@ -663,10 +663,7 @@ impl Store {
     pub async fn export_journal(&self, out: &mut (dyn Write + Send)) -> Result<i64, StoreError> {
         journal_header(out)?;
         let mut conn = self.scan_connection().await?;
-        Ok(self
-            .walk(&mut conn, false, false, Some(out))
-            .await?
-            .written)
+        Ok(self.walk(&mut conn, false, false, Some(out)).await?.written)
     }
 
     /// `check`, `verify` and the journal export (when `journal` is given) in one walk over the
