@@ -17,6 +17,7 @@ use crate::flow::{self, Level};
 use crate::id_number::{Sex, make_id};
 use crate::ledger::AccountKind;
 use crate::money::Fen;
+use crate::parallel::{Job, side_by_side};
 use crate::program::Program;
 use crate::region::Level as RegionLevel;
 use crate::roster::{LifeEvent, RosterEntry};
@@ -567,39 +568,6 @@ pub async fn run(
         }
     }
     Ok(summary)
-}
-
-/// A job of the demo that may run on a thread of its own.
-type Job<'a, T> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-/// Runs `jobs` side by side and returns their results in order. On a runtime with worker threads
-/// (the command line's) each job runs on an operating-system thread of its own, so the work each
-/// does between its statements (judging entries, hashing, writing bank files and reports) uses
-/// both cores; on a single-threaded runtime (a test's) they are polled together on the one thread.
-async fn side_by_side<'a, T: Send + 'a>(jobs: Vec<Job<'a, T>>) -> Result<Vec<T>, StoreError> {
-    let handle = tokio::runtime::Handle::current();
-    if jobs.len() < 2 || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-        return futures_util::future::try_join_all(jobs).await;
-    }
-    tokio::task::block_in_place(|| {
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = jobs
-                .into_iter()
-                .map(|job| {
-                    let handle = handle.clone();
-                    scope.spawn(move || handle.block_on(job))
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|t| {
-                    t.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        })
-    })
 }
 
 /// What each of the proof stage's readers found.

@@ -14,6 +14,7 @@ pub mod input;
 pub mod inspect;
 pub mod ledger;
 pub mod money;
+mod parallel;
 pub mod program;
 pub mod reference;
 pub mod region;

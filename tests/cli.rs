@@ -1144,6 +1144,67 @@ fn check_and_verify_say_ok_on_a_good_ledger() {
     });
 }
 
+/// The full scans read counties on two threads at once; a county that cannot be read must end the
+/// command with an error that names the entry, not leave the other thread (or the journal's writer)
+/// waiting. The damage is SQLite's alone: there a column holds whatever is written into it.
+#[test]
+fn a_county_that_cannot_be_read_fails_the_scan_naming_its_entry() {
+    let db = common::runtime().block_on(common::fresh_db(common::Kind::Sqlite));
+    let l = Ledger { db };
+    busy_ledger(&l);
+    common::runtime().block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", l.db.url))
+            .await
+            .expect("open the SQLite file directly");
+        sqlx::raw_sql(
+            "DROP TRIGGER postings_no_update; \
+             UPDATE postings SET amount = 'twelve' WHERE county_code = '440511' AND seq = 1 AND leg = 0;",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("damage a posting");
+        conn.close().await.expect("close");
+    });
+    for args in [
+        &["check"][..],
+        &["verify"][..],
+        &["export", "ledger", "--out", "ledger.journal"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_earmark"))
+            .arg("--db")
+            .arg(&l.db.url)
+            .args(args)
+            .current_dir(l.db.dir.path())
+            .env_remove("EARMARK_DB")
+            .env_remove("EARMARK_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the earmark binary");
+        let started = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().ok();
+                panic!("earmark {} still runs after 60 s", args.join(" "));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let output = child.wait_with_output().expect("output");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "earmark {} must fail on a damaged posting; stderr: {stderr}",
+            args.join(" ")
+        );
+        assert!(
+            stderr.contains("a stored posting of entry") && stderr.contains("is damaged"),
+            "earmark {} names the damaged entry: {stderr}",
+            args.join(" ")
+        );
+    }
+}
+
 /// `hledger -f JOURNAL balance --flat --no-total -O csv` → account → fen, zero balances dropped.
 fn hledger_balances(l: &Ledger, journal: &str) -> BTreeMap<String, i64> {
     let hledger = ["/usr/bin/hledger", "hledger"]

@@ -225,15 +225,18 @@ impl Store {
     /// 1 GiB of the file while it reads, and is closed, not pooled, when dropped: the pool's
     /// connections map nothing, so a province-size file does not count four times against the
     /// process, yet a full scan reads its pages without a system call each (on the 3-county demo
-    /// ledger `check` spent 1.5 s of 4.5 s in system time unmapped, 0.03 s mapped).
+    /// ledger `check` spent 1.5 s of 4.5 s in system time unmapped, 0.03 s mapped). It maps nothing
+    /// unless `may_map` (a scan that reads beside others of its own passes false) and
+    /// [`Store::map_scans`] allow it.
     pub(crate) async fn scan_connection(
         &self,
+        may_map: bool,
     ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
         self.checkpoint().await?;
         let mut conn = self.pool.acquire().await?;
         if self.backend == Backend::Sqlite {
             conn.close_on_drop();
-            if self.map_scans.load(std::sync::atomic::Ordering::Relaxed) {
+            if may_map && self.map_scans.load(std::sync::atomic::Ordering::Relaxed) {
                 sqlx::raw_sql("PRAGMA mmap_size = 1073741824")
                     .execute(&mut *conn)
                     .await?;

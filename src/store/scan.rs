@@ -474,7 +474,7 @@ impl VerifyCounty {
 
 /// Writes one posted entry as an hledger transaction.
 fn journal_entry(
-    out: &mut (dyn Write + Send),
+    out: &mut Vec<u8>,
     county: &str,
     e: &[Option<&str>],
     postings: &[(&str, AccountKind, Fen)],
@@ -518,17 +518,61 @@ struct Walked {
     written: i64,
 }
 
+impl Walked {
+    /// Adds what the walk of one more county found (counties are added in their order).
+    fn add(&mut self, county: Walked) {
+        let (c, v) = (county.checked, county.verify);
+        let found = &mut self.checked;
+        found.entries += c.entries;
+        found.postings += c.postings;
+        found.unbalanced.extend(c.unbalanced);
+        found.too_few.extend(c.too_few);
+        found.crossing.extend(c.crossing);
+        found.differs.extend(c.differs);
+        for (id, (sum, reserved)) in c.foreign {
+            let f = found.foreign.entry(id).or_default();
+            f.0 += sum;
+            f.1 += reserved;
+        }
+        self.verify.counties += v.counties;
+        self.verify.entries += v.entries;
+        self.verify.broken.extend(v.broken);
+        self.verify.heads.extend(v.heads);
+        self.written += county.written;
+    }
+}
+
+/// What every walker of one walk shares: what to do, and which county is next.
+struct Walk {
+    check: bool,
+    verify: bool,
+    exporting: bool,
+    sql: String,
+    counties: Vec<String>,
+    heads: HashMap<String, (i64, Vec<u8>)>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+/// Each county's journal text, by the county's place in the walk, on its way to the one writer.
+type JournalSender = tokio::sync::mpsc::UnboundedSender<(usize, Vec<u8>)>;
+
+/// Walkers of the ledger at once: each reads a county at a time on a connection of its own. A
+/// province's proof is the demo's last and longest stage after its payouts, and one walker kept
+/// one of the two cores busy (SQLite building the pages, then the walker reading them).
+const WALKERS: usize = 2;
+
 impl Store {
     /// Walks every county's entries once, checking (`check`), verifying (`verify`) and writing the
-    /// journal (`journal`) as asked.
+    /// journal (`journal`) as asked. Counties are independent, so [`WALKERS`] walkers share them,
+    /// each taking the next county not yet taken; what they find is put together in county order,
+    /// and the journal is written in that order too.
     async fn walk(
         &self,
-        conn: &mut sqlx::AnyConnection,
         check: bool,
         verify: bool,
-        mut journal: Option<&mut (dyn Write + Send)>,
+        journal: Option<&mut (dyn Write + Send)>,
     ) -> Result<Walked, StoreError> {
-        let mut walked = Walked::default();
+        let mut conn = self.pool.acquire().await?;
         let heads: HashMap<String, (i64, Vec<u8>)> =
             sqlx::query("SELECT county_code, seq, chain_hash FROM chain_heads")
                 .fetch_all(&mut *conn)
@@ -546,6 +590,7 @@ impl Store {
                 counties.insert(r.try_get(0)?);
             }
         }
+        drop(conn);
         let exporting = journal.is_some();
         let wanted = |i: usize| match i {
             SEQ | KEY | PROGRAM | KIND | LEG_COLUMN => true,
@@ -559,102 +604,188 @@ impl Store {
         } else {
             "AND e.kind NOT IN ('pending', 'void')"
         };
-        let sql = page_sql(self.backend, &wanted, filter);
-        let mut legs = Vec::new();
-        for county in &counties {
-            let head = heads.get(county);
-            let verifying = verify && head.is_some();
-            let writing = exporting && head.is_some_and(|(seq, _)| *seq > 0);
-            if !(check || verifying || writing) {
-                continue;
-            }
-            let mut checking = match check {
-                true => Some(CheckCounty::read(conn, self.backend, county).await?),
-                false => None,
-            };
-            let mut chain = verifying.then_some(VerifyCounty {
-                previous: GENESIS,
-                expected_seq: 1,
-                broken: None,
-            });
-            if verifying {
-                walked.verify.counties += 1;
-            }
-            let mut names = match verifying || writing {
-                true => Some(CountyAccounts::read(conn, county).await?),
-                false => None,
-            };
-            let mut from = 1_i64;
-            while let Some(text) = page(conn, &sql, county, from).await? {
-                let mut rows = Vec::new();
-                super::packed::unpack(&text, COLUMNS.len(), |r| {
-                    rows.push(r.to_vec());
-                    Ok(())
-                })?;
-                for e in &rows {
-                    let seq = int(e, SEQ)?;
-                    from = seq + 1;
-                    let (key, program, kind) =
-                        (field(e, KEY)?, field(e, PROGRAM)?, field(e, KIND)?);
-                    parse_legs(e[LEG_COLUMN], key, &mut legs)?;
-                    if let Some(c) = checking.as_mut() {
-                        c.entry(
-                            &mut walked.checked,
-                            conn,
-                            county,
-                            seq,
-                            key,
-                            program,
-                            kind,
-                            e[REFERS],
-                            &legs,
-                        )
-                        .await?;
-                    }
-                    let to_journal = writing && !matches!(kind, "pending" | "void");
-                    let to_chain = chain.as_ref().is_some_and(|c| c.broken.is_none());
-                    if let Some(names) = names.as_mut().filter(|_| to_journal || to_chain) {
-                        names.learn(conn, &legs).await?;
-                        let postings = names.named(&legs);
-                        if let Some(c) = chain.as_mut().filter(|_| to_chain) {
-                            c.entry(&mut walked.verify, county, e, &postings)?;
-                        }
-                        if let Some(out) = journal.as_deref_mut().filter(|_| to_journal) {
-                            journal_entry(out, county, e, &postings)?;
-                            walked.written += 1;
-                        }
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let walk = Walk {
+            check,
+            verify,
+            exporting,
+            sql: page_sql(self.backend, &wanted, filter),
+            counties: counties.into_iter().collect(),
+            heads,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        };
+        let walkers = WALKERS.min(walk.counties.len()).max(1);
+        let mut jobs: Vec<crate::parallel::Job<'_, Vec<(usize, Walked)>>> = (0..walkers)
+            .map(|_| -> crate::parallel::Job<'_, Vec<(usize, Walked)>> {
+                // Each walker holds a sender, so the writer hears the end of them all, however
+                // they end.
+                let journal = exporting.then(|| sender.clone());
+                Box::pin(self.walker(&walk, walkers == 1, journal))
+            })
+            .collect();
+        drop(sender);
+        let count = walk.counties.len();
+        if let Some(out) = journal {
+            // The writer: each county's text in county order, as soon as those before it are in.
+            jobs.push(Box::pin(async move {
+                let mut waiting: std::collections::BTreeMap<usize, Vec<u8>> = Default::default();
+                let mut due = 0;
+                while due < count {
+                    let Some((place, text)) = receiver.recv().await else {
+                        break; // every walker has ended, one with an error: that is returned
+                    };
+                    waiting.insert(place, text);
+                    while let Some(text) = waiting.remove(&due) {
+                        out.write_all(&text).map_err(io_error)?;
+                        due += 1;
                     }
                 }
-                // Verifying alone stops reading a county at its first break.
-                if checking.is_none()
-                    && !writing
-                    && chain.as_ref().is_some_and(|c| c.broken.is_some())
-                {
-                    break;
-                }
-            }
-            if let Some(c) = checking {
-                c.finish(&mut walked.checked);
-            }
-            if let (Some(c), Some((head_seq, head_hash))) = (chain, head) {
-                c.finish(&mut walked.verify, county, *head_seq, head_hash);
-            }
+                Ok(Vec::new())
+            }));
+        }
+        let mut found: Vec<(usize, Walked)> = crate::parallel::side_by_side(jobs)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        found.sort_by_key(|(place, _)| *place);
+        let mut walked = Walked::default();
+        for (_, county) in found {
+            walked.add(county);
         }
         Ok(walked)
+    }
+
+    /// One walker: takes the next county not yet taken until none is left, on a connection of its
+    /// own (mapping the file only when it walks alone: each mapping counts against the process).
+    async fn walker(
+        &self,
+        walk: &Walk,
+        alone: bool,
+        journal: Option<JournalSender>,
+    ) -> Result<Vec<(usize, Walked)>, StoreError> {
+        let mut conn = self.scan_connection(alone).await?;
+        let mut found = Vec::new();
+        // Accounts of other counties met in this walker's counties, looked up once.
+        let mut elsewhere = HashMap::new();
+        loop {
+            let place = walk.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(county) = walk.counties.get(place) else {
+                break;
+            };
+            let mut text = Vec::new();
+            let mut walked = Walked::default();
+            std::mem::swap(&mut walked.checked.elsewhere, &mut elsewhere);
+            self.walk_county(&mut conn, walk, county, &mut walked, &mut text)
+                .await?;
+            std::mem::swap(&mut walked.checked.elsewhere, &mut elsewhere);
+            if let Some(sender) = &journal {
+                // The writer stops only after an error, which is then returned.
+                let _ = sender.send((place, text));
+            }
+            found.push((place, walked));
+        }
+        Ok(found)
+    }
+
+    /// Walks one county's entries in order, into `walked` and the journal text `text`.
+    async fn walk_county(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        walk: &Walk,
+        county: &str,
+        walked: &mut Walked,
+        text: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let head = walk.heads.get(county);
+        let verifying = walk.verify && head.is_some();
+        let writing = walk.exporting && head.is_some_and(|(seq, _)| *seq > 0);
+        if !(walk.check || verifying || writing) {
+            return Ok(());
+        }
+        let mut checking = match walk.check {
+            true => Some(CheckCounty::read(conn, self.backend, county).await?),
+            false => None,
+        };
+        let mut chain = verifying.then_some(VerifyCounty {
+            previous: GENESIS,
+            expected_seq: 1,
+            broken: None,
+        });
+        if verifying {
+            walked.verify.counties += 1;
+        }
+        let mut names = match verifying || writing {
+            true => Some(CountyAccounts::read(conn, county).await?),
+            false => None,
+        };
+        let mut legs = Vec::new();
+        let mut from = 1_i64;
+        while let Some(page_text) = page(conn, &walk.sql, county, from).await? {
+            let mut rows = Vec::new();
+            super::packed::unpack(&page_text, COLUMNS.len(), |r| {
+                rows.push(r.to_vec());
+                Ok(())
+            })?;
+            for e in &rows {
+                let seq = int(e, SEQ)?;
+                from = seq + 1;
+                let (key, program, kind) = (field(e, KEY)?, field(e, PROGRAM)?, field(e, KIND)?);
+                parse_legs(e[LEG_COLUMN], key, &mut legs)?;
+                if let Some(c) = checking.as_mut() {
+                    c.entry(
+                        &mut walked.checked,
+                        conn,
+                        county,
+                        seq,
+                        key,
+                        program,
+                        kind,
+                        e[REFERS],
+                        &legs,
+                    )
+                    .await?;
+                }
+                let to_journal = writing && !matches!(kind, "pending" | "void");
+                let to_chain = chain.as_ref().is_some_and(|c| c.broken.is_none());
+                if let Some(names) = names.as_mut().filter(|_| to_journal || to_chain) {
+                    names.learn(conn, &legs).await?;
+                    let postings = names.named(&legs);
+                    if let Some(c) = chain.as_mut().filter(|_| to_chain) {
+                        c.entry(&mut walked.verify, county, e, &postings)?;
+                    }
+                    if to_journal {
+                        journal_entry(text, county, e, &postings)?;
+                        walked.written += 1;
+                    }
+                }
+            }
+            // Verifying alone stops reading a county at its first break.
+            if checking.is_none() && !writing && chain.as_ref().is_some_and(|c| c.broken.is_some())
+            {
+                break;
+            }
+        }
+        if let Some(c) = checking {
+            c.finish(&mut walked.checked);
+        }
+        if let (Some(c), Some((head_seq, head_hash))) = (chain, head) {
+            c.finish(&mut walked.verify, county, *head_seq, head_hash);
+        }
+        Ok(())
     }
 
     /// Proves the ledger consistent: every entry balanced, in one county and one program; stored
     /// balances and reservations equal what the postings say; no held account overdrawn.
     pub async fn check(&self) -> Result<CheckReport, StoreError> {
-        let mut conn = self.scan_connection().await?;
-        let walked = self.walk(&mut conn, true, false, None).await?;
+        let walked = self.walk(true, false, None).await?;
+        let mut conn = self.pool.acquire().await?;
         self.check_report(&mut conn, walked.checked).await
     }
 
     /// Recomputes every county's hash chain from the stored entries and postings.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let mut conn = self.scan_connection().await?;
-        Ok(self.walk(&mut conn, false, true, None).await?.verify)
+        Ok(self.walk(false, true, None).await?.verify)
     }
 
     /// Writes every posted entry as an hledger journal. Account names are
@@ -662,8 +793,7 @@ impl Store {
     /// are left out.
     pub async fn export_journal(&self, out: &mut (dyn Write + Send)) -> Result<i64, StoreError> {
         journal_header(out)?;
-        let mut conn = self.scan_connection().await?;
-        Ok(self.walk(&mut conn, false, false, Some(out)).await?.written)
+        Ok(self.walk(false, false, Some(out)).await?.written)
     }
 
     /// `check`, `verify` and the journal export (when `journal` is given) in one walk over the
@@ -672,7 +802,6 @@ impl Store {
         &self,
         journal: Option<&mut (dyn Write + Send)>,
     ) -> Result<(CheckReport, VerifyReport, i64), StoreError> {
-        let mut conn = self.scan_connection().await?;
         let journal = match journal {
             Some(out) => {
                 journal_header(out)?;
@@ -680,8 +809,9 @@ impl Store {
             }
             None => None,
         };
-        let walked = self.walk(&mut conn, true, true, journal).await?;
+        let walked = self.walk(true, true, journal).await?;
         let (verify, written) = (walked.verify, walked.written);
+        let mut conn = self.pool.acquire().await?;
         let check = self.check_report(&mut conn, walked.checked).await?;
         Ok((check, verify, written))
     }
