@@ -524,9 +524,9 @@ pub async fn run(
     let deadlines = flow::deadlines::report(store, date(2025, 12, 31), None, None).await?;
     progress.stage("proof", 1, 2);
     // The summary and the reports read the finished ledger beside one walk over every entry that
-    // checks, verifies and writes the journal (three walks at once read it three times over), each
-    // on a connection and a thread of its own; none maps the file (two mappings at once would
-    // count twice against the process).
+    // checks, verifies and writes the journal (three walks at once read it three times over), on
+    // threads of their own. The walk's walkers map nothing when there are two; turning mapping off
+    // keeps a lone walker (a one-county year) from mapping beside the summary's reads too.
     let journal = out.join("reports").join("ledger.journal");
     std::fs::create_dir_all(out.join("reports"))
         .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;

@@ -1171,13 +1171,8 @@ fn a_county_that_cannot_be_read_fails_the_scan_naming_its_entry() {
         &["verify"][..],
         &["export", "ledger", "--out", "ledger.journal"][..],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_earmark"))
-            .arg("--db")
-            .arg(&l.db.url)
-            .args(args)
-            .current_dir(l.db.dir.path())
-            .env_remove("EARMARK_DB")
-            .env_remove("EARMARK_LOG")
+        let mut child = l
+            .command(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

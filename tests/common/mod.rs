@@ -210,17 +210,22 @@ impl Ledger {
         self.db.kind
     }
 
-    /// Runs `earmark --db URL ARGS...` in the test's folder.
-    pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_earmark"))
+    /// `earmark --db URL ARGS...` in the test's folder, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_earmark"));
+        command
             .arg("--db")
             .arg(&self.db.url)
             .args(args)
             .current_dir(self.db.dir.path())
             .env_remove("EARMARK_DB")
-            .env_remove("EARMARK_LOG")
-            .output()
-            .expect("run the earmark binary");
+            .env_remove("EARMARK_LOG");
+        command
+    }
+
+    /// Runs `earmark --db URL ARGS...` in the test's folder.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().expect("run the earmark binary");
         Run {
             what: format!(
                 "[{:?}] earmark --db {} {}",
