@@ -525,12 +525,11 @@ pub async fn run(
     progress.stage("proof", 1, 2);
     // The summary and the reports read the finished ledger beside one walk over every entry that
     // checks, verifies and writes the journal (three walks at once read it three times over), on
-    // threads of their own. The walk's walkers map nothing when there are two; turning mapping off
-    // keeps a lone walker (a one-county year) from mapping beside the summary's reads too.
+    // threads of their own (the walk's two walkers map nothing: two mappings would count twice
+    // against the process).
     let journal = out.join("reports").join("ledger.journal");
     std::fs::create_dir_all(out.join("reports"))
         .map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
-    store.map_scans(false);
     let proofs = side_by_side(vec![
         Box::pin(async {
             let started = std::time::Instant::now();
@@ -551,9 +550,8 @@ pub async fn run(
             Ok(Proof::Ledger(check, verify))
         }),
     ])
-    .await;
-    store.map_scans(true);
-    for proof in proofs? {
+    .await?;
+    for proof in proofs {
         match proof {
             Proof::Summary(cities, reports) => {
                 summary.cities = cities;

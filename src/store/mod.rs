@@ -95,8 +95,6 @@ pub struct Store {
     /// SQLite has one writer. Writers of this process queue here, in order and without sleeping,
     /// instead of in SQLite's busy handler, which polls with sleeps of up to 100 ms.
     writer: Arc<tokio::sync::Mutex<()>>,
-    /// Whether full scans map the SQLite file (see [`Store::scan_connection`]).
-    map_scans: std::sync::atomic::AtomicBool,
 }
 
 /// A write transaction; on SQLite it also holds the process's writer turn until it ends.
@@ -205,7 +203,6 @@ impl Store {
             url: redact(&url),
             cache: Mutex::new(Cache::default()),
             writer: Arc::new(tokio::sync::Mutex::new(())),
-            map_scans: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -226,8 +223,9 @@ impl Store {
     /// connections map nothing, so a province-size file does not count four times against the
     /// process, yet a full scan reads its pages without a system call each (on the 3-county demo
     /// ledger `check` spent 1.5 s of 4.5 s in system time unmapped, 0.03 s mapped). It maps nothing
-    /// unless `may_map` (a scan that reads beside others of its own passes false) and
-    /// [`Store::map_scans`] allow it.
+    /// unless `may_map`: a scan that reads beside others of its own passes false, since each mapping
+    /// counts against the process (three full scans at once peaked at 2,850 MiB mapped and 905 MiB
+    /// unmapped on a 30-county ledger).
     pub(crate) async fn scan_connection(
         &self,
         may_map: bool,
@@ -236,21 +234,13 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         if self.backend == Backend::Sqlite {
             conn.close_on_drop();
-            if may_map && self.map_scans.load(std::sync::atomic::Ordering::Relaxed) {
+            if may_map {
                 sqlx::raw_sql("PRAGMA mmap_size = 1073741824")
                     .execute(&mut *conn)
                     .await?;
             }
         }
         Ok(conn)
-    }
-
-    /// Whether the full scans map the SQLite file (on by default). Scans that run side by side turn
-    /// it off: each mapping counts against the process, so the province demo's three scans at once
-    /// peaked at 2,850 MiB mapped and 905 MiB unmapped on a 30-county ledger (28 s and 33 s).
-    pub fn map_scans(&self, on: bool) {
-        self.map_scans
-            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Copies what the SQLite write-ahead log holds into the database file, as far as no reader

@@ -202,8 +202,11 @@ struct Checked {
     differs: HashMap<i64, (i64, i64)>,
     /// Postings on an account of another county than their entry's, added at the end.
     foreign: HashMap<i64, (i64, i64)>,
-    elsewhere: HashMap<i64, Option<(String, String, AccountKind)>>,
 }
+
+/// Accounts of other counties met while checking, by id (`None`: no such account), looked up once
+/// per walker.
+type Elsewhere = HashMap<i64, Option<(String, String, AccountKind)>>;
 
 /// An account of the county being checked: what is stored, and what its postings add up to.
 struct CheckedAccount {
@@ -272,6 +275,7 @@ impl CheckCounty {
     async fn entry(
         &mut self,
         found: &mut Checked,
+        elsewhere: &mut Elsewhere,
         conn: &mut sqlx::AnyConnection,
         county: &str,
         seq: i64,
@@ -309,11 +313,11 @@ impl CheckCounty {
                     a.kind == AccountKind::Held
                 }
                 None => {
-                    let account = match found.elsewhere.get(&id) {
+                    let account = match elsewhere.get(&id) {
                         Some(a) => a.clone(),
                         None => {
                             let a = account_by_id(conn, id).await?;
-                            found.elsewhere.insert(id, a.clone());
+                            elsewhere.insert(id, a.clone());
                             a
                         }
                     };
@@ -604,6 +608,10 @@ impl Store {
         } else {
             "AND e.kind NOT IN ('pending', 'void')"
         };
+        let mut journal = journal;
+        if let Some(out) = journal.as_deref_mut() {
+            journal_header(out)?;
+        }
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let walk = Walk {
             check,
@@ -675,10 +683,15 @@ impl Store {
             };
             let mut text = Vec::new();
             let mut walked = Walked::default();
-            std::mem::swap(&mut walked.checked.elsewhere, &mut elsewhere);
-            self.walk_county(&mut conn, walk, county, &mut walked, &mut text)
-                .await?;
-            std::mem::swap(&mut walked.checked.elsewhere, &mut elsewhere);
+            self.walk_county(
+                &mut conn,
+                walk,
+                county,
+                &mut walked,
+                &mut elsewhere,
+                &mut text,
+            )
+            .await?;
             if let Some(sender) = &journal {
                 // The writer stops only after an error, which is then returned.
                 let _ = sender.send((place, text));
@@ -695,6 +708,7 @@ impl Store {
         walk: &Walk,
         county: &str,
         walked: &mut Walked,
+        elsewhere: &mut Elsewhere,
         text: &mut Vec<u8>,
     ) -> Result<(), StoreError> {
         let head = walk.heads.get(county);
@@ -735,6 +749,7 @@ impl Store {
                 if let Some(c) = checking.as_mut() {
                     c.entry(
                         &mut walked.checked,
+                        elsewhere,
                         conn,
                         county,
                         seq,
@@ -792,7 +807,6 @@ impl Store {
     /// `COUNTY:PROGRAM:OWNER:KIND`; amounts are in CNY. Pending and void entries move no money and
     /// are left out.
     pub async fn export_journal(&self, out: &mut (dyn Write + Send)) -> Result<i64, StoreError> {
-        journal_header(out)?;
         Ok(self.walk(false, false, Some(out)).await?.written)
     }
 
@@ -802,13 +816,6 @@ impl Store {
         &self,
         journal: Option<&mut (dyn Write + Send)>,
     ) -> Result<(CheckReport, VerifyReport, i64), StoreError> {
-        let journal = match journal {
-            Some(out) => {
-                journal_header(out)?;
-                Some(out)
-            }
-            None => None,
-        };
         let walked = self.walk(true, true, journal).await?;
         let (verify, written) = (walked.verify, walked.written);
         let mut conn = self.pool.acquire().await?;
