@@ -453,6 +453,8 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.remember_accounts(account_ids);
+        self.grew(entry_rows.len() + posting_rows.len() + side.len())
+            .await;
         Ok(outcomes
             .into_iter()
             .map(|o| o.expect("every entry has an outcome"))

@@ -344,6 +344,7 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.grew(rows.len() + events.len()).await;
         Ok(report)
     }
 
