@@ -232,8 +232,9 @@ impl Store {
     }
 
     /// Counts `rows` written by a committed transaction; on PostgreSQL, renews the statistics when
-    /// the count has doubled since they were last renewed (see [`Growth`]). One writer renews them
-    /// while the others go on; a failure to renew is logged, not returned (the rows are written).
+    /// the count has doubled since they were last renewed (see [`Growth`]). The writer whose commit
+    /// crosses the mark renews them before it returns, while the others go on; a failure to renew
+    /// is logged, not returned (the rows are written).
     pub(crate) async fn grew(&self, rows: usize) {
         use std::sync::atomic::Ordering;
         if self.backend != Backend::Postgres {
@@ -272,7 +273,9 @@ impl Store {
                 "statistics renewed after {written} rows written ({:.1} s)",
                 started.elapsed().as_secs_f64()
             ),
-            Err(e) => tracing::warn!("ANALYZE after {written} rows written failed: {e}"),
+            Err(e) => {
+                tracing::warn!("renewing the statistics after {written} rows written failed: {e}")
+            }
         }
     }
 
