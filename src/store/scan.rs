@@ -550,7 +550,6 @@ impl Walked {
 struct Walk {
     check: bool,
     verify: bool,
-    exporting: bool,
     sql: String,
     counties: Vec<String>,
     heads: HashMap<String, (i64, Vec<u8>)>,
@@ -616,7 +615,6 @@ impl Store {
         let walk = Walk {
             check,
             verify,
-            exporting,
             sql: page_sql(self.backend, &wanted, filter),
             counties: counties.into_iter().collect(),
             heads,
@@ -689,7 +687,7 @@ impl Store {
                 county,
                 &mut walked,
                 &mut elsewhere,
-                &mut text,
+                journal.is_some().then_some(&mut text),
             )
             .await?;
             if let Some(sender) = &journal {
@@ -701,7 +699,8 @@ impl Store {
         Ok(found)
     }
 
-    /// Walks one county's entries in order, into `walked` and the journal text `text`.
+    /// Walks one county's entries in order, into `walked` and, when exporting, the journal text
+    /// `text`.
     async fn walk_county(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -709,11 +708,11 @@ impl Store {
         county: &str,
         walked: &mut Walked,
         elsewhere: &mut Elsewhere,
-        text: &mut Vec<u8>,
+        mut text: Option<&mut Vec<u8>>,
     ) -> Result<(), StoreError> {
         let head = walk.heads.get(county);
         let verifying = walk.verify && head.is_some();
-        let writing = walk.exporting && head.is_some_and(|(seq, _)| *seq > 0);
+        let writing = text.is_some() && head.is_some_and(|(seq, _)| *seq > 0);
         if !(walk.check || verifying || writing) {
             return Ok(());
         }
@@ -769,8 +768,8 @@ impl Store {
                     if let Some(c) = chain.as_mut().filter(|_| to_chain) {
                         c.entry(&mut walked.verify, county, e, &postings)?;
                     }
-                    if to_journal {
-                        journal_entry(text, county, e, &postings)?;
+                    if let Some(out) = text.as_deref_mut().filter(|_| to_journal) {
+                        journal_entry(out, county, e, &postings)?;
                         walked.written += 1;
                     }
                 }
