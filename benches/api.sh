@@ -29,8 +29,8 @@
 #   3. traces of random people, one client, then CLIENTS clients;
 #   4. payments (BATCH lines) with TRACE_CLIENTS trace clients beside them.
 #
-# Every person-month is handed out to one request only. Each payment line posts two entries
-# (accrual 应发 and payment 发放, four posting rows). At the end the client replays a sample of the
+# Every person-month is handed out to one request only. Each payment line posts one entry
+# (payment 发放, two posting rows). At the end the client replays a sample of the
 # answered requests (they must all come back `already`, nothing paid twice), compares every unit's
 # held balance with what was disbursed minus what the server answered as paid, and runs /check and
 # /verify; this script then stops the server and runs `earmark check`, `earmark verify`, and its own

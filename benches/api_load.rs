@@ -1003,8 +1003,8 @@ fn main() {
     }
     println!();
     println!(
-        "payouts/s: payment lines (person-months) posted per second; each posts 2 entries (accrual \
-         应发 + payment 发放), 4 posting rows."
+        "payouts/s: payment lines (person-months) posted per second; each posts 1 entry (发放: the \
+         person's paid account from the unit's held funds), 2 posting rows."
     );
     for row in rows.iter().filter(|r| r.payments) {
         println!(

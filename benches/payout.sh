@@ -9,7 +9,7 @@
 # the 2018 cutoff (so everyone is owed 800.00 or 900.00 and nobody needs a city rate), imports them,
 # releases (province, city), matches and disburses 2025-01, and then times the payout month:
 #
-#   1. `earmark payout create` for every unit (screen, accrual + pending payment per line, bank file);
+#   1. `earmark payout create` for every unit (screen, one pending payment entry per line, bank file);
 #   2. the bank's answer files are written (1% of the lines failed, not timed);
 #   3. `earmark payout result` for every answer file (post the paid lines, void the failed ones).
 #

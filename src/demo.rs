@@ -818,7 +818,7 @@ async fn write_reports(
         .map_err(io)?;
     written.push(path);
     // The money's stations (budgets, funds held, returns, receivables), not every person's
-    // paid and payable accounts: a province has over a million of those.
+    // paid accounts: a province has 700,000 of those.
     let rows = store
         .balances(&crate::store::BalanceFilter {
             kinds: vec![

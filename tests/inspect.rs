@@ -349,11 +349,14 @@ fn reconciliation_ties_to_the_fen_against_the_balances() {
                 sum(&|b| b.kind == "held" && b.owner.starts_with('U')),
                 units_held
             );
-            assert_eq!(
-                sum(&|b| b.kind == "paid"),
-                v("accrued") - v("recovery_booked")
+            // A payment entry pays the person's paid account from the unit's held funds at once:
+            // what is owed and not yet paid is in the claims, not in a payable account.
+            assert_eq!(sum(&|b| b.kind == "paid"), v("paid") - v("recovery_booked"));
+            assert_eq!(sum(&|b| b.kind == "payable"), 0);
+            assert!(
+                v("owed_to_persons") > 0,
+                "[{kind:?}] February waits for the bank"
             );
-            assert_eq!(sum(&|b| b.kind == "payable"), -v("owed_to_persons"));
             assert_eq!(sum(&|b| b.kind == "receivable"), v("receivable_open"));
             assert_eq!(sum(&|b| b.kind == "budget"), -v("available"));
             assert_eq!(sum(&|b| b.kind == "returned"), v("returned_upward"));
@@ -366,6 +369,71 @@ fn reconciliation_ties_to_the_fen_against_the_balances() {
             // A county filter with nothing in it gives no rows, not an error.
             let none = report(&store, "reconciliation", &[("county", "440512")]).await;
             assert!(none.rows.is_empty(), "[{kind:?}]");
+            store.close().await;
+        }
+    });
+}
+
+#[test]
+fn a_direct_payment_is_owed_and_paid_in_the_reports_and_the_trace() {
+    use earmark::calendar::YearMonth;
+    use earmark::flow::payout::{PaymentLine, pay};
+    runtime().block_on(async {
+        for kind in common::backends() {
+            let (store, _db) = scenario(kind).await;
+            let before = report(&store, "reconciliation", &[("program", "MBDK")]).await;
+            let program = store.program("MBDK").await.expect("program");
+            let march: YearMonth = "2025-03".parse().expect("month");
+            let date = chrono::NaiveDate::from_ymd_opt(2025, 3, 25).expect("date");
+            let lines = [PaymentLine {
+                id_number: ZHANG.into(),
+                month: march,
+            }];
+            let outcomes = pay(&store, &program, "U440511001", date, &lines)
+                .await
+                .expect("store")
+                .expect("not refused");
+            assert_eq!(outcomes[0].status, "paid", "[{kind:?}]");
+            // The reconciliation counts it as owed and paid, and still ties to the balances.
+            let after = report(&store, "reconciliation", &[("program", "MBDK")]).await;
+            for column in ["accrued", "paid"] {
+                assert_eq!(
+                    fen(&after, 0, column) - fen(&before, 0, column),
+                    90_000,
+                    "[{kind:?}] {column}"
+                );
+            }
+            assert_eq!(
+                fen(&after, 0, "units_held"),
+                fen(&before, 0, "units_held") - 90_000
+            );
+            assert_eq!(cell_text(&after, 0, "ties"), "OK", "[{kind:?}]");
+            // 应发实发对比: March is owed and paid, nothing left over.
+            let due = report(&store, "entitlement_vs_payment", &[("id_number", ZHANG)]).await;
+            let row = (0..due.rows.len())
+                .find(|r| cell_text(&due, *r, "month") == "2025-03")
+                .unwrap_or_else(|| panic!("[{kind:?}] no March row: {}", csv_of(&due)));
+            assert_eq!(fen(&due, row, "entitled"), 90_000);
+            assert_eq!(fen(&due, row, "paid"), 90_000);
+            assert_eq!(fen(&due, row, "difference"), 0);
+            // The trace shows the payment and squares March with the rules.
+            let trace = inspect::trace_person(&store, ZHANG, false)
+                .await
+                .expect("trace");
+            let trail = trail_text(&trace.to_sheet()).join("\n");
+            assert!(
+                trail.contains("直接发放 | 2025-03-25") && trail.contains("pay:MBDK:"),
+                "[{kind:?}] {trail}"
+            );
+            let months = &trace.sections[3];
+            let march = months
+                .rows
+                .iter()
+                .find(|r| r[1] == Cell::text("2025-03"))
+                .expect("a March row");
+            assert_eq!(march[3], Cell::Money(Fen(90_000)), "owed (latest claim)");
+            assert_eq!(march[4], Cell::Money(Fen(90_000)), "paid");
+            assert_eq!(march[7], Cell::text("相符 OK"));
             store.close().await;
         }
     });
@@ -639,10 +707,15 @@ fn an_entry_is_traced_up_and_down_the_chain() {
                 "{links}"
             );
             let chain = trail_text(&post.sections[0]).join("\n");
-            assert!(
-                chain.contains("应发确认 | accrual:MBDK:440511********0221:2025-01"),
-                "{chain}"
-            );
+            // The payment entry itself recognised the month's entitlement: no separate accrual.
+            assert!(!chain.contains("accrual:"), "{chain}");
+            let payment =
+                inspect::trace_entry(&store, "payment:U440511001-MBDK-2025-01-2:1", false)
+                    .await
+                    .expect("trace");
+            let legs = trail_text(&payment.sections[2]).join("\n");
+            assert!(legs.contains("440511********0221:paid | "), "{legs}");
+            assert!(legs.contains("U440511001:held | -"), "{legs}");
             assert!(
                 chain.contains("县级拨付 | disbursement:金财拨〔2025〕2号:U440511001"),
                 "{chain}"

@@ -163,23 +163,6 @@ async fn plant_duplicate(store: &Store, dir: &Path) {
     let batch = "UA1-MBDK-2025-02-LEGACY";
     let entries = vec![
         NewEntry::normal(
-            format!("accrual:MBDK:{id}:2025-02:legacy"),
-            day("2025-03-14"),
-            "440511",
-            "MBDK",
-            "应发 2025-02 (补录)",
-            vec![
-                Posting {
-                    account: AccountRef::new(id.clone(), AccountKind::Paid),
-                    amount: Fen(MONTHLY),
-                },
-                Posting {
-                    account: AccountRef::new(id.clone(), AccountKind::Payable),
-                    amount: Fen(-MONTHLY),
-                },
-            ],
-        ),
-        NewEntry::normal(
             format!("payment:{batch}:1"),
             day("2025-03-14"),
             "440511",
@@ -187,7 +170,7 @@ async fn plant_duplicate(store: &Store, dir: &Path) {
             format!("发放 {batch} 第1行"),
             vec![
                 Posting {
-                    account: AccountRef::new(id.clone(), AccountKind::Payable),
+                    account: AccountRef::new(id.clone(), AccountKind::Paid),
                     amount: Fen(MONTHLY),
                 },
                 Posting {

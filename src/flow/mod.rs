@@ -7,12 +7,11 @@
 //! - a level's budget for the county: `440000:budget` (province), `440500:budget` (city),
 //!   `440511:budget` (the county's own share); returns upward go to the level's `returned`;
 //! - funds on hand: `440511:held` (county finance), `U…:held` (a disbursing unit);
-//! - a person: `ID:paid` (entitlement recognised, 已发放支出), `ID:payable` (owed to the person until
-//!   paid), `ID:receivable` (to recover, 追回).
+//! - a person: `ID:paid` (paid to the person, 已发放支出), `ID:receivable` (to recover, 追回).
 //!
-//! A payout line accrues the month's entitlement (Dr paid, Cr payable) and pays it with a pending
-//! entry (Dr payable, Cr unit held) that the bank's answer posts or voids; a void leaves the person
-//! owed, ready for a retry batch.
+//! A payout line is one pending entry (Dr person paid, Cr unit held) that the bank's answer posts
+//! or voids; a void moves nothing, and the month's claim (`payout_claims`, with the amount owed)
+//! leaves the person owed, ready for a retry batch.
 
 pub mod bank;
 pub mod deadlines;

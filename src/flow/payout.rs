@@ -1,6 +1,8 @@
-//! 发放: payout batches. A batch pays each eligible person of one unit for one month: it accrues the
-//! month's entitlement, reserves the unit's funds with one pending entry per line, and writes the
-//! bank file. The bank's answer posts the paid lines and voids the failed ones.
+//! 发放: payout batches. A batch pays each eligible person of one unit for one month: one pending
+//! entry per line (the person's paid account ← the unit's held funds) recognises the month's
+//! entitlement and reserves the unit's funds, and the bank file is written. The bank's answer posts
+//! the paid lines and voids the failed ones; a voided line's month stays owed (its claim says so)
+//! until a later batch pays it.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -235,6 +237,9 @@ fn next_attempt(earlier: &[(&'static str, String)], month: YearMonth) -> Result<
     Ok(earlier.len() as i64)
 }
 
+/// A person-month's attempt, claimed with the payment entry (see `payout_claims`): the county whose
+/// books pay it and the amount owed, from which reports take what was owed for the month.
+#[allow(clippy::too_many_arguments)]
 fn claim_row(
     entry: usize,
     program: &str,
@@ -242,17 +247,29 @@ fn claim_row(
     month: YearMonth,
     attempt: i64,
     payment_key: &str,
+    county: &str,
+    amount: Fen,
 ) -> SideRow {
     SideRow {
         entry: Some(entry),
         table: "payout_claims",
-        columns: &["program", "id_number", "month", "attempt", "payment_key"],
+        columns: &[
+            "program",
+            "id_number",
+            "month",
+            "attempt",
+            "payment_key",
+            "county_code",
+            "amount",
+        ],
         values: vec![
             program.into(),
             id_number.into(),
             month.to_string().into(),
             SideValue::Int(attempt),
             payment_key.into(),
+            county.into(),
+            amount.into(),
         ],
     }
 }
@@ -368,27 +385,12 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
             }
         )));
     }
-    let accrual_keys: Vec<String> = payable
-        .iter()
-        .map(|(p, _, _, _)| format!("accrual:{}:{}:{month}", program.code(), p.id_number))
-        .collect();
-    // A month's entitlement is recognised in the same transaction as its first attempt's claim, so
-    // only a retry (an earlier attempt failed) can find its accrual already posted.
-    let retried: Vec<String> = payable
-        .iter()
-        .zip(&accrual_keys)
-        .filter(|((_, _, _, attempt), _)| *attempt > 0)
-        .map(|(_, key)| key.clone())
-        .collect();
-    let accrued = store.existing_keys(&retried).await?;
     let mut entries = Vec::new();
     let mut side = Vec::new();
     let mut lines = Vec::new();
     let mut total = Fen::ZERO;
     let mut retries = 0;
-    for (index, ((person, owed, account, attempt), accrual_key)) in
-        payable.iter().zip(&accrual_keys).enumerate()
-    {
+    for (index, (person, owed, account, attempt)) in payable.iter().enumerate() {
         let line_no = index as u32 + 1;
         let amount = owed.amount;
         total = total
@@ -397,26 +399,9 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         if *attempt > 0 {
             retries += 1;
         }
-        // The month's entitlement is recognised once; a retry after a failed line reuses it.
-        if !accrued.contains(accrual_key) {
-            entries.push(NewEntry::normal(
-                accrual_key.clone(),
-                request.date,
-                &unit.county,
-                program.code(),
-                format!("应发 {month} {}", owed.tier),
-                vec![
-                    Posting {
-                        account: AccountRef::new(person.id_number.clone(), AccountKind::Paid),
-                        amount,
-                    },
-                    Posting {
-                        account: AccountRef::new(person.id_number.clone(), AccountKind::Payable),
-                        amount: Fen(-amount.get()),
-                    },
-                ],
-            ));
-        }
+        // One entry recognises the month's entitlement and pays it: pending (the unit's funds
+        // reserved) until the bank answers; posted, the person's paid account takes it; voided,
+        // nothing moved and the claim says the month is still owed.
         let payment_key = format!("payment:{batch_id}:{line_no}");
         side.push(claim_row(
             entries.len(),
@@ -425,6 +410,8 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
             month,
             *attempt,
             &payment_key,
+            &unit.county,
+            amount,
         ));
         entries.push(
             NewEntry::normal(
@@ -432,10 +419,10 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
                 request.date,
                 &unit.county,
                 program.code(),
-                format!("发放 {batch_id} 第{line_no}行"),
+                format!("发放 {batch_id} 第{line_no}行 {month} {}", owed.tier),
                 vec![
                     Posting {
-                        account: AccountRef::new(person.id_number.clone(), AccountKind::Payable),
+                        account: AccountRef::new(person.id_number.clone(), AccountKind::Paid),
                         amount,
                     },
                     Posting {
@@ -1051,8 +1038,8 @@ pub struct PaymentRefusal {
     pub lines: Vec<(usize, String)>,
 }
 
-/// 直接发放: records payments a unit made, one entry per person-month (accrual if not yet accrued,
-/// then payable ← unit held). Every line is checked first (on this unit's roster, owed that month,
+/// 直接发放: records payments a unit made, one entry per person-month (the person's paid account
+/// ← the unit's held funds). Every line is checked first (on this unit's roster, owed that month,
 /// not paid or waiting on the bank); one bad line refuses the request and nothing is written.
 /// The payment's key is the person-month and attempt, so a client's retry is a no-op, and a claim
 /// per person-month attempt makes a concurrent second payment collide instead of paying twice.
@@ -1192,13 +1179,6 @@ pub async fn pay(
     if !refused.is_empty() {
         return Ok(Err(PaymentRefusal { lines: refused }));
     }
-    // As in `create`: only a retry can find its month's accrual posted.
-    let accrual_keys: Vec<String> = planned
-        .iter()
-        .filter(|p| !p.5 && p.4 > 0)
-        .map(|(l, _, _, _, _, _)| format!("accrual:{}:{}:{}", program.code(), l.id_number, l.month))
-        .collect();
-    let accrued = store.existing_keys(&accrual_keys).await?;
     let mut entries = Vec::new();
     let mut side = Vec::new();
     let mut outcomes = Vec::new();
@@ -1213,31 +1193,6 @@ pub async fn pay(
         if *already {
             continue;
         }
-        let accrual_key = format!(
-            "accrual:{}:{}:{}",
-            program.code(),
-            line.id_number,
-            line.month
-        );
-        if !accrued.contains(&accrual_key) {
-            entries.push(NewEntry::normal(
-                accrual_key,
-                date,
-                &unit.county,
-                program.code(),
-                format!("应发 {}", line.month),
-                vec![
-                    Posting {
-                        account: AccountRef::new(person.id_number.clone(), AccountKind::Paid),
-                        amount: *amount,
-                    },
-                    Posting {
-                        account: AccountRef::new(person.id_number.clone(), AccountKind::Payable),
-                        amount: Fen(-amount.get()),
-                    },
-                ],
-            ));
-        }
         side.push(claim_row(
             entries.len(),
             program.code(),
@@ -1245,6 +1200,8 @@ pub async fn pay(
             line.month,
             *attempt,
             key,
+            &unit.county,
+            *amount,
         ));
         entries.push(NewEntry::normal(
             key.clone(),
@@ -1254,7 +1211,7 @@ pub async fn pay(
             format!("发放 {} {}", unit.code, line.month),
             vec![
                 Posting {
-                    account: AccountRef::new(person.id_number.clone(), AccountKind::Payable),
+                    account: AccountRef::new(person.id_number.clone(), AccountKind::Paid),
                     amount: *amount,
                 },
                 Posting {

@@ -1,6 +1,6 @@
 //! 追溯: the whole trail of one person or one entry, for spot checks. A person's trail runs from the
 //! county's release documents (province, city, county matching) through the unit's disbursement for
-//! the months, each month's accrual, payout line and bank result, to any recovery, beside the
+//! the months, each month's payout lines (or direct payments) and bank results, to any recovery, beside the
 //! entitlement recomputed from the program's rules. An entry's trail shows the entry, its postings,
 //! what it refers to and what refers to it, its flow record, and the chain up and down.
 //! ID numbers are masked unless the caller asks for them in full.
@@ -487,24 +487,33 @@ pub async fn trace_person(
             .iter()
             .filter(|l| &l.program == program_code)
             .collect();
-        // Accruals and recoveries of this program.
-        let prefix = format!("accrual:{program_code}:{id}:");
-        let accruals = sqlx::query(portable(
+        // What each month's claims say was owed (the latest attempt's amount), and the payments the
+        // unit made directly (pay:…), which have no payout line.
+        let claims = sqlx::query(portable(
             store.backend(),
-            "SELECT e.idem_key, e.entry_date, e.memo, p.amount FROM entries e \
-             JOIN postings p ON p.county_code = e.county_code AND p.seq = e.seq \
-             WHERE e.idem_key >= $1 AND e.idem_key < $2 AND p.amount > 0 ORDER BY e.idem_key"
+            "SELECT c.month, c.attempt, c.amount, c.payment_key, e.entry_date, e.memo \
+             FROM payout_claims c LEFT JOIN entries e ON e.idem_key = c.payment_key \
+             WHERE c.program = $1 AND c.id_number = $2 ORDER BY c.month, c.attempt"
                 .into(),
         ))
-        .bind(prefix.clone())
-        .bind(format!("accrual:{program_code}:{id};"))
+        .bind(program_code.clone())
+        .bind(id.clone())
         .fetch_all(store.pool())
         .await?;
-        let mut accrued: BTreeMap<String, (String, String, i64)> = BTreeMap::new();
-        for r in &accruals {
-            let key: String = r.try_get(0)?;
-            let month = key[prefix.len()..].to_string();
-            accrued.insert(month, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+        let mut accrued: BTreeMap<String, i64> = BTreeMap::new();
+        let mut direct: Vec<(String, String, String, i64, String)> = Vec::new();
+        for r in &claims {
+            let month: String = r.try_get(0)?;
+            let amount: Option<i64> = r.try_get(2)?;
+            let key: String = r.try_get(3)?;
+            if let Some(amount) = amount {
+                accrued.insert(month.clone(), amount);
+            }
+            let when: Option<String> = r.try_get(4)?;
+            if let (true, Some(when), Some(amount)) = (key.starts_with("pay:"), when, amount) {
+                let memo: String = r.try_get::<Option<String>, _>(5)?.unwrap_or_default();
+                direct.push((month, when, memo, amount, key));
+            }
         }
         let recoveries: Vec<FlowRow> = sqlx::query(portable(
             store.backend(),
@@ -676,16 +685,16 @@ pub async fn trace_person(
         }
 
         for month in &months {
-            if let Some((when, memo, amount)) = accrued.get(month) {
+            for (_, when, memo, amount, key) in direct.iter().filter(|d| &d.0 == month) {
                 trail.push(trail_row(
-                    "应发确认",
+                    "直接发放",
                     Some(when.clone()),
-                    String::new(),
-                    format!("{name} {id}"),
+                    memo.clone(),
+                    format!("→ {name} {id}"),
                     month.clone(),
                     Some(*amount),
                     "posted",
-                    format!("{prefix}{month} {memo}"),
+                    key.clone(),
                 ));
             }
             for l in person_lines.iter().filter(|l| &l.month == month) {
@@ -751,7 +760,12 @@ pub async fn trace_person(
                 .iter()
                 .filter(|l| &l.month == month && l.posted.is_some())
                 .map(|l| l.amount)
-                .sum();
+                .sum::<i64>()
+                + direct
+                    .iter()
+                    .filter(|d| &d.0 == month)
+                    .map(|d| d.3)
+                    .sum::<i64>();
             let rule = by_rules.get(month).copied();
             let rule = rule.or(Some(0)).filter(|_| rules_note.is_none());
             let difference = rule.map(|r| r - paid + recovered);
@@ -766,7 +780,7 @@ pub async fn trace_person(
                 Cell::text(program_code.clone()),
                 Cell::text(month.clone()),
                 money(rule),
-                money(accrued.get(month).map(|(_, _, a)| *a)),
+                money(accrued.get(month).copied()),
                 money(Some(paid)),
                 money(Some(recovered)),
                 money(difference),
@@ -1157,7 +1171,7 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
         ("payment", _) => {
             let line = sqlx::query(portable(
                 store.backend(),
-                "SELECT l.id_number, l.month, b.unit_code, b.program FROM payout_lines l \
+                "SELECT l.month, b.unit_code FROM payout_lines l \
                  JOIN payout_batches b ON b.batch_id = l.batch_id WHERE l.payment_key = $1"
                     .into(),
             ))
@@ -1165,23 +1179,8 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
             .fetch_optional(store.pool())
             .await?;
             if let Some(r) = line {
-                let id: String = r.try_get(0)?;
-                let month: String = r.try_get(1)?;
-                let unit: String = r.try_get(2)?;
-                let line_program: String = r.try_get(3)?;
-                let accrual_key = format!("accrual:{line_program}:{id}:{month}");
-                if let Some(a) = entry_by_key(store, &accrual_key).await? {
-                    chain.push(vec![
-                        Cell::text("上游 up"),
-                        Cell::text("应发确认"),
-                        Cell::text(a.key.clone()),
-                        date(Some(a.date.clone())),
-                        Cell::Empty,
-                        Cell::text(month.clone()),
-                        Cell::Empty,
-                        Cell::text("posted"),
-                    ]);
-                }
+                let month: String = r.try_get(0)?;
+                let unit: String = r.try_get(1)?;
                 for d in county_releases(store, &program, &county, "'disbursement'").await? {
                     if d.to == unit && covers(&d, &month) {
                         chain.push(flow_chain_row("上游 up", &d));
@@ -1194,8 +1193,8 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
                 }
             }
         }
-        ("accrual" | "recovery", _) => {
-            // accrual:PROGRAM:ID:MONTH / recovery:PROGRAM:ID:MONTH
+        ("recovery", _) => {
+            // recovery:PROGRAM:ID:MONTH
             let parts: Vec<&str> = base.split(':').collect();
             if let [_, _, id, month] = parts.as_slice() {
                 let rows = sqlx::query(portable(
@@ -1214,11 +1213,7 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
                     .map(|r| r.try_get::<String, _>(0))
                     .collect::<Result<_, _>>()?;
                 let months = BTreeSet::from([month.to_string()]);
-                let direction = if prefix == "accrual" {
-                    "下游 down"
-                } else {
-                    "上游 up"
-                };
+                let direction = "上游 up";
                 for unit in units {
                     for mut row in unit_lines(store, &program, &unit, &months).await? {
                         let key = row[2].display();
