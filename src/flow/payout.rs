@@ -237,40 +237,43 @@ fn next_attempt(earlier: &[(&'static str, String)], month: YearMonth) -> Result<
     Ok(earlier.len() as i64)
 }
 
-/// A person-month's attempt, claimed with the payment entry (see `payout_claims`): the county whose
-/// books pay it and the amount owed, from which reports take what was owed for the month.
-#[allow(clippy::too_many_arguments)]
-fn claim_row(
-    entry: usize,
-    program: &str,
-    id_number: &str,
+/// A person-month's attempt, claimed with its payment entry (see `payout_claims`): with the county
+/// whose books pay it and the amount owed, from which reports take what was owed for the month.
+struct Claim<'a> {
+    program: &'a str,
+    id_number: &'a str,
     month: YearMonth,
     attempt: i64,
-    payment_key: &str,
-    county: &str,
+    payment_key: &'a str,
+    county: &'a str,
     amount: Fen,
-) -> SideRow {
-    SideRow {
-        entry: Some(entry),
-        table: "payout_claims",
-        columns: &[
-            "program",
-            "id_number",
-            "month",
-            "attempt",
-            "payment_key",
-            "county_code",
-            "amount",
-        ],
-        values: vec![
-            program.into(),
-            id_number.into(),
-            month.to_string().into(),
-            SideValue::Int(attempt),
-            payment_key.into(),
-            county.into(),
-            amount.into(),
-        ],
+}
+
+impl Claim<'_> {
+    /// The claim's row, written with the entry at `entry` (and only if that entry is).
+    fn row(&self, entry: usize) -> SideRow {
+        SideRow {
+            entry: Some(entry),
+            table: "payout_claims",
+            columns: &[
+                "program",
+                "id_number",
+                "month",
+                "attempt",
+                "payment_key",
+                "county_code",
+                "amount",
+            ],
+            values: vec![
+                self.program.into(),
+                self.id_number.into(),
+                self.month.to_string().into(),
+                SideValue::Int(self.attempt),
+                self.payment_key.into(),
+                self.county.into(),
+                self.amount.into(),
+            ],
+        }
     }
 }
 
@@ -403,16 +406,18 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         // reserved) until the bank answers; posted, the person's paid account takes it; voided,
         // nothing moved and the claim says the month is still owed.
         let payment_key = format!("payment:{batch_id}:{line_no}");
-        side.push(claim_row(
-            entries.len(),
-            program.code(),
-            &person.id_number,
-            month,
-            *attempt,
-            &payment_key,
-            &unit.county,
-            amount,
-        ));
+        side.push(
+            Claim {
+                program: program.code(),
+                id_number: &person.id_number,
+                month,
+                attempt: *attempt,
+                payment_key: &payment_key,
+                county: &unit.county,
+                amount,
+            }
+            .row(entries.len()),
+        );
         entries.push(
             NewEntry::normal(
                 payment_key.clone(),
@@ -1193,16 +1198,18 @@ pub async fn pay(
         if *already {
             continue;
         }
-        side.push(claim_row(
-            entries.len(),
-            program.code(),
-            &person.id_number,
-            line.month,
-            *attempt,
-            key,
-            &unit.county,
-            *amount,
-        ));
+        side.push(
+            Claim {
+                program: program.code(),
+                id_number: &person.id_number,
+                month: line.month,
+                attempt: *attempt,
+                payment_key: key,
+                county: &unit.county,
+                amount: *amount,
+            }
+            .row(entries.len()),
+        );
         entries.push(NewEntry::normal(
             key.clone(),
             date,
