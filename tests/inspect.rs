@@ -434,6 +434,38 @@ fn a_direct_payment_is_owed_and_paid_in_the_reports_and_the_trace() {
             assert_eq!(march[3], Cell::Money(Fen(90_000)), "owed (latest claim)");
             assert_eq!(march[4], Cell::Money(Fen(90_000)), "paid");
             assert_eq!(march[7], Cell::text("相符 OK"));
+            // Reversed, the payment counts as never made: still owed, no longer paid, in the
+            // reconciliation (tied) and in the trace alike.
+            let reversal = earmark::ledger::NewEntry {
+                key: format!("reverse:{}", outcomes[0].entry_key),
+                date,
+                county: String::new(),
+                program: String::new(),
+                kind: earmark::ledger::EntryKind::Reversal,
+                memo: "付错".into(),
+                postings: Vec::new(),
+                refers_to: Some(outcomes[0].entry_key.clone()),
+            };
+            store.post_one(reversal).await.expect("reverse");
+            let reversed = report(&store, "reconciliation", &[("program", "MBDK")]).await;
+            assert_eq!(fen(&reversed, 0, "paid"), fen(&before, 0, "paid"));
+            assert_eq!(fen(&reversed, 0, "accrued"), fen(&after, 0, "accrued"));
+            assert_eq!(cell_text(&reversed, 0, "ties"), "OK", "[{kind:?}]");
+            let trace = inspect::trace_person(&store, ZHANG, false)
+                .await
+                .expect("trace");
+            let march = trace.sections[3]
+                .rows
+                .iter()
+                .find(|r| r[1] == Cell::text("2025-03"))
+                .expect("a March row")
+                .clone();
+            assert_eq!(
+                march[4],
+                Cell::Money(Fen(0)),
+                "[{kind:?}] not paid any more"
+            );
+            assert_eq!(march[7], Cell::text("未发 not paid"));
             store.close().await;
         }
     });

@@ -235,6 +235,17 @@ impl LineRow {
     }
 }
 
+/// A payment a unit made directly (`pay:…`), which has no payout line.
+struct DirectPayment {
+    month: String,
+    date: String,
+    memo: String,
+    amount: i64,
+    key: String,
+    /// Reversed afterwards: shown, not counted as paid (as the reports do).
+    reversed: bool,
+}
+
 /// A release, matching share or disbursement record.
 struct FlowRow {
     key: String,
@@ -491,7 +502,9 @@ pub async fn trace_person(
         // unit made directly (pay:…), which have no payout line.
         let claims = sqlx::query(portable(
             store.backend(),
-            "SELECT c.month, c.attempt, c.amount, c.payment_key, e.entry_date, e.memo \
+            "SELECT c.month, c.attempt, c.amount, c.payment_key, e.entry_date, e.memo, \
+               (SELECT COUNT(*) FROM entries r WHERE r.county_code = e.county_code \
+                AND r.refers_seq = e.seq AND r.kind = 'reversal') \
              FROM payout_claims c LEFT JOIN entries e ON e.idem_key = c.payment_key \
              WHERE c.program = $1 AND c.id_number = $2 ORDER BY c.month, c.attempt"
                 .into(),
@@ -500,19 +513,26 @@ pub async fn trace_person(
         .bind(id.clone())
         .fetch_all(store.pool())
         .await?;
-        let mut accrued: BTreeMap<String, i64> = BTreeMap::new();
-        let mut direct: Vec<(String, String, String, i64, String)> = Vec::new();
+        let mut owed: BTreeMap<String, i64> = BTreeMap::new();
+        let mut direct: Vec<DirectPayment> = Vec::new();
         for r in &claims {
             let month: String = r.try_get(0)?;
             let amount: Option<i64> = r.try_get(2)?;
             let key: String = r.try_get(3)?;
             if let Some(amount) = amount {
-                accrued.insert(month.clone(), amount);
+                // Claims come in attempt order: the latest says what the month is owed.
+                owed.insert(month.clone(), amount);
             }
-            let when: Option<String> = r.try_get(4)?;
-            if let (true, Some(when), Some(amount)) = (key.starts_with("pay:"), when, amount) {
-                let memo: String = r.try_get::<Option<String>, _>(5)?.unwrap_or_default();
-                direct.push((month, when, memo, amount, key));
+            let date: Option<String> = r.try_get(4)?;
+            if let (true, Some(date), Some(amount)) = (key.starts_with("pay:"), date, amount) {
+                direct.push(DirectPayment {
+                    month,
+                    date,
+                    memo: r.try_get::<Option<String>, _>(5)?.unwrap_or_default(),
+                    amount,
+                    key,
+                    reversed: r.try_get::<Option<i64>, _>(6)?.unwrap_or(0) > 0,
+                });
             }
         }
         let recoveries: Vec<FlowRow> = sqlx::query(portable(
@@ -546,7 +566,7 @@ pub async fn trace_person(
 
         // The months of the trail: every month paid, accrued or recovered.
         let mut months: BTreeSet<String> = person_lines.iter().map(|l| l.month.clone()).collect();
-        months.extend(accrued.keys().cloned());
+        months.extend(owed.keys().cloned());
         months.extend(recoveries.iter().filter_map(|r| {
             (r.kind == "recovery")
                 .then(|| r.covers_from.clone())
@@ -685,16 +705,16 @@ pub async fn trace_person(
         }
 
         for month in &months {
-            for (_, when, memo, amount, key) in direct.iter().filter(|d| &d.0 == month) {
+            for d in direct.iter().filter(|d| &d.month == month) {
                 trail.push(trail_row(
                     "直接发放",
-                    Some(when.clone()),
-                    memo.clone(),
+                    Some(d.date.clone()),
+                    d.memo.clone(),
                     format!("→ {name} {id}"),
                     month.clone(),
-                    Some(*amount),
-                    "posted",
-                    key.clone(),
+                    Some(d.amount),
+                    if d.reversed { "reversed" } else { "posted" },
+                    d.key.clone(),
                 ));
             }
             for l in person_lines.iter().filter(|l| &l.month == month) {
@@ -763,8 +783,8 @@ pub async fn trace_person(
                 .sum::<i64>()
                 + direct
                     .iter()
-                    .filter(|d| &d.0 == month)
-                    .map(|d| d.3)
+                    .filter(|d| &d.month == month && !d.reversed)
+                    .map(|d| d.amount)
                     .sum::<i64>();
             let rule = by_rules.get(month).copied();
             let rule = rule.or(Some(0)).filter(|_| rules_note.is_none());
@@ -780,7 +800,7 @@ pub async fn trace_person(
                 Cell::text(program_code.clone()),
                 Cell::text(month.clone()),
                 money(rule),
-                money(accrued.get(month).copied()),
+                money(owed.get(month).copied()),
                 money(Some(paid)),
                 money(Some(recovered)),
                 money(difference),
@@ -1213,7 +1233,6 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
                     .map(|r| r.try_get::<String, _>(0))
                     .collect::<Result<_, _>>()?;
                 let months = BTreeSet::from([month.to_string()]);
-                let direction = "上游 up";
                 for unit in units {
                     for mut row in unit_lines(store, &program, &unit, &months).await? {
                         let key = row[2].display();
@@ -1228,7 +1247,7 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
                         .await?
                         .try_get::<i64, _>(0)?;
                         if belongs > 0 {
-                            row[0] = Cell::text(direction);
+                            row[0] = Cell::text("上游 up");
                             chain.push(row);
                         }
                     }
