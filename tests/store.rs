@@ -2480,3 +2480,81 @@ async fn postgres_statistics_are_renewed_once_a_store_has_written_100_000_rows()
         "every entry is posted"
     );
 }
+
+/// Writers that post the same keys at the same moment (six batches polled together, each waiting
+/// on the database in turn): every key is posted once and found posted by the others, every
+/// pending entry is resolved by one writer and refused to the rest, and no writer fails.
+#[tokio::test]
+async fn writers_racing_for_the_same_keys_post_each_once() {
+    on_every_backend(|kind| async move {
+        let (store, _db) = ledger(kind).await;
+        post_all(
+            &store,
+            vec![
+                release("R-1", "440511", "440000", 1_000_000),
+                pass_on("A-1", "440511", "U-A", 1_000_000),
+            ],
+        )
+        .await;
+        let pays: Vec<NewEntry> = (0..20).map(|i| pay(&format!("PAY-{i}"), 100)).collect();
+        let pendings: Vec<NewEntry> = (0..10)
+            .map(|i| pay(&format!("PEND-{i}"), 1_000).pending())
+            .collect();
+        let writers = (0..6).map(|_| store.post_with(&pays, BatchMode::AllOrNothing, &[]));
+        let mut posted = 0;
+        for outcomes in futures_util::future::join_all(writers).await {
+            let outcomes =
+                outcomes.unwrap_or_else(|e| panic!("{kind:?}: a racing writer failed: {e}"));
+            for outcome in outcomes {
+                match outcome {
+                    Outcome::Posted { .. } => posted += 1,
+                    Outcome::AlreadyPosted { .. } => {}
+                    other => panic!("{kind:?}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(posted, 20, "{kind:?}: each of the 20 keys posted once");
+        post_all(&store, pendings).await;
+        // Six writers resolve the same ten pending entries, each under keys of its own: the
+        // first to write a resolution wins it, the others are told it is already resolved.
+        let batches: Vec<Vec<NewEntry>> = (0..6)
+            .map(|w| {
+                let how = if w % 2 == 0 {
+                    EntryKind::Post
+                } else {
+                    EntryKind::Void
+                };
+                (0..10)
+                    .map(|i| resolve(&format!("W{w}-{i}"), how, &format!("PEND-{i}")))
+                    .collect()
+            })
+            .collect();
+        let writers = batches
+            .iter()
+            .map(|b| store.post_with(b, BatchMode::SkipRefused, &[]));
+        let mut resolutions = 0;
+        for outcomes in futures_util::future::join_all(writers).await {
+            let outcomes =
+                outcomes.unwrap_or_else(|e| panic!("{kind:?}: a racing writer failed: {e}"));
+            for outcome in outcomes {
+                match outcome {
+                    Outcome::Posted { .. } => resolutions += 1,
+                    Outcome::Refused(LedgerError::AlreadyResolved { .. }) => {}
+                    other => panic!("{kind:?}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            resolutions, 10,
+            "{kind:?}: each pending entry resolved once"
+        );
+        let (held, reserved) = account(&store, "440511", "U-A", "held").await;
+        assert_eq!(reserved, 0, "{kind:?}: nothing is left reserved");
+        let (paid, _) = account(&store, "440511", PERSON, "paid").await;
+        assert_eq!(held + paid, 1_000_000, "{kind:?}: what left held was paid");
+        assert_eq!(paid % 1_000, 0, "{kind:?}");
+        assert!(paid >= 2_000, "{kind:?}: the 20 payments of 1.00 at least");
+        assert_consistent(&store).await;
+    })
+    .await;
+}

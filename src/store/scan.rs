@@ -19,16 +19,21 @@ use crate::money::Fen;
 /// Entries read per page, so memory stays flat on any ledger size.
 const PAGE_ENTRIES: i64 = 20_000;
 
-/// An entry's postings as one column, `account_id amount pending` per leg in leg order, so a full
-/// scan reads one row per entry: sqlx hands SQLite's rows from its worker thread one at a time, and
-/// a row per posting made that hand-over most of `verify`'s time. (`string_agg` with an ordering is
-/// PostgreSQL's and SQLite's alike, from SQLite 3.44.)
-const LEGS: &str = "(SELECT string_agg(CAST(p.account_id AS TEXT) || ' ' || CAST(p.amount AS TEXT) \
-                    || ' ' || CAST(p.pending AS TEXT), ' ' ORDER BY p.leg) \
-                    FROM postings p WHERE p.county_code = e.county_code AND p.seq = e.seq)";
+/// A page's postings: one text of `seq account_id amount pending` per posting, `;` between them,
+/// in (seq, leg) order, for a county's entries `$2..=$3`. Read as a range of the postings' primary
+/// key beside the page of entries, not as a subquery per entry (a B-tree descent and an aggregate
+/// for each of a province's millions of entries). (`string_agg` with an ordering is PostgreSQL's
+/// and SQLite's alike, from SQLite 3.44.)
+const LEGS_SQL: &str = "SELECT string_agg(CAST(seq AS TEXT) || ' ' || CAST(account_id AS TEXT) || ' ' \
+                        || CAST(amount AS TEXT) || ' ' || CAST(pending AS TEXT), ';' ORDER BY seq, leg) \
+                        FROM postings WHERE county_code = $1 AND seq >= $2 AND seq <= $3";
+
+/// A posting of a page: its entry's number and (account id, amount, pending), or `None` where a
+/// stored value is not a number (the walk then names the entry).
+type PageLeg = (i64, Option<(i64, i64, bool)>);
 
 /// The columns of a page, in order; the field numbers below index them.
-const COLUMNS: [&str; 11] = [
+const COLUMNS: [&str; 10] = [
     "seq",
     "idem_key",
     "program",
@@ -39,7 +44,6 @@ const COLUMNS: [&str; 11] = [
     "created_at",
     "content_hash",
     "chain_hash",
-    "legs",
 ];
 const SEQ: usize = 0;
 const KEY: usize = 1;
@@ -51,7 +55,6 @@ const MEMO: usize = 6;
 const CREATED: usize = 7;
 const CONTENT: usize = 8;
 const CHAIN: usize = 9;
-const LEG_COLUMN: usize = 10;
 
 /// A page of one county's entries, packed (see [`super::packed`]): the columns `wanted` of the
 /// entries from sequence number `$2` on, `PAGE_ENTRIES` at most, in order, where `filter` holds;
@@ -59,7 +62,7 @@ const LEG_COLUMN: usize = 10;
 /// were most of a full scan's time.
 fn page_sql(backend: super::Backend, wanted: &dyn Fn(usize) -> bool, filter: &str) -> String {
     let inner = format!(
-        "SELECT e.*, {LEGS} AS legs FROM entries e WHERE e.county_code = $1 AND e.seq >= $2 {filter} \
+        "SELECT e.* FROM entries e WHERE e.county_code = $1 AND e.seq >= $2 {filter} \
          ORDER BY e.seq LIMIT $3"
     );
     let columns: Vec<String> = COLUMNS
@@ -92,26 +95,47 @@ async fn page(
     Ok(row.try_get(0)?)
 }
 
-/// An entry's legs from its [`LEGS`] column: (account id, amount, pending) in leg order.
-fn parse_legs(
-    column: Option<&str>,
-    key: &str,
-    legs: &mut Vec<(i64, i64, bool)>,
-) -> Result<(), StoreError> {
-    let damaged = || StoreError::Invalid(format!("a stored posting of entry {key} is damaged"));
-    legs.clear();
-    let mut numbers = column
+/// The postings of a page of entries `from..=to` (see [`LEGS_SQL`]), in (seq, leg) order.
+async fn page_legs(
+    conn: &mut sqlx::AnyConnection,
+    county: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<PageLeg>, StoreError> {
+    let row = sqlx::query(LEGS_SQL)
+        .bind(county.to_string())
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *conn)
+        .await?;
+    let text: Option<String> = row.try_get(0)?;
+    let mut legs = Vec::new();
+    for posting in text
+        .as_deref()
         .unwrap_or_default()
-        .split(' ')
-        .filter(|t| !t.is_empty())
-        .map(|t| t.parse::<i64>().map_err(|_| damaged()));
-    while let Some(id) = numbers.next() {
-        let id = id?;
-        let amount = numbers.next().ok_or_else(damaged)??;
-        let pending = numbers.next().ok_or_else(damaged)?? != 0;
-        legs.push((id, amount, pending));
+        .split(';')
+        .filter(|p| !p.is_empty())
+    {
+        let mut numbers = posting.split(' ').map(|t| t.parse::<i64>().ok());
+        let Some(Some(seq)) = numbers.next() else {
+            return Err(StoreError::Invalid(format!(
+                "a stored posting of county {county} (entries {from} to {to}) is damaged"
+            )));
+        };
+        let leg = match (
+            numbers.next(),
+            numbers.next(),
+            numbers.next(),
+            numbers.next(),
+        ) {
+            (Some(Some(account)), Some(Some(amount)), Some(Some(pending)), None) => {
+                Some((account, amount, pending != 0))
+            }
+            _ => None,
+        };
+        legs.push((seq, leg));
     }
-    Ok(())
+    Ok(legs)
 }
 
 /// One county's accounts by id, read once per county by the scans that name accounts (verify and
@@ -596,7 +620,7 @@ impl Store {
         drop(conn);
         let exporting = journal.is_some();
         let wanted = |i: usize| match i {
-            SEQ | KEY | PROGRAM | KIND | LEG_COLUMN => true,
+            SEQ | KEY | PROGRAM | KIND => true,
             REFERS => check || verify,
             DATE | MEMO => verify || exporting,
             _ => verify,
@@ -740,11 +764,25 @@ impl Store {
                 rows.push(r.to_vec());
                 Ok(())
             })?;
+            let Some(last) = rows.last() else { break };
+            let postings = page_legs(conn, county, from, int(last, SEQ)?).await?;
+            let mut next_leg = 0;
             for e in &rows {
                 let seq = int(e, SEQ)?;
                 from = seq + 1;
                 let (key, program, kind) = (field(e, KEY)?, field(e, PROGRAM)?, field(e, KIND)?);
-                parse_legs(e[LEG_COLUMN], key, &mut legs)?;
+                // The page's postings are in entry order: skip those of entries the page left out
+                // (the export's filter), take this entry's.
+                while postings.get(next_leg).is_some_and(|l| l.0 < seq) {
+                    next_leg += 1;
+                }
+                legs.clear();
+                while let Some((_, leg)) = postings.get(next_leg).filter(|l| l.0 == seq) {
+                    legs.push(leg.ok_or_else(|| {
+                        StoreError::Invalid(format!("a stored posting of entry {key} is damaged"))
+                    })?);
+                    next_leg += 1;
+                }
                 if let Some(c) = checking.as_mut() {
                     c.entry(
                         &mut walked.checked,
