@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use sqlx::Row;
 
-use super::{PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, portable, values_sql};
+use super::bulk::{BulkInsert, Cell};
+use super::{PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, portable};
 use crate::calendar::YearMonth;
 use crate::id_number::{IdNumber, Sex};
 use crate::roster::{LEAVE_REASONS, LifeEvent, RosterEntry};
@@ -32,6 +33,11 @@ fn now() -> String {
     chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string()
+}
+
+/// An optional text as a cell: its text, or a text NULL.
+fn text(t: &Option<String>) -> Cell<'_> {
+    t.as_deref().map(Cell::Text).unwrap_or(Cell::NullText)
 }
 
 fn parse_stored_date(text: Option<&str>) -> Result<Option<NaiveDate>, StoreError> {
@@ -134,33 +140,6 @@ fn entry_from_fields(f: &[Option<&str>]) -> Result<RosterEntry, StoreError> {
         left_date: parse_stored_date(f[18])?,
         left_reason: text(19),
     })
-}
-
-fn bind_entry<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    e: &RosterEntry,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    query
-        .bind(e.program.clone())
-        .bind(e.id_number.clone())
-        .bind(e.name.clone())
-        .bind(e.sex.code())
-        .bind(e.birth_date.format("%Y-%m-%d").to_string())
-        .bind(e.semesters.map(i64::from))
-        .bind(e.county.clone())
-        .bind(e.township.clone())
-        .bind(e.unit.clone())
-        .bind(e.bank_account.clone())
-        .bind(e.exclusion.clone())
-        .bind(date_text(e.death_date))
-        .bind(e.guardian_name.clone())
-        .bind(e.guardian_id_number.clone())
-        .bind(e.enrolled_from.map(|m| m.to_string()))
-        .bind(e.category.clone())
-        .bind(date_text(e.employed_from))
-        .bind(e.employer_kind.clone())
-        .bind(date_text(e.left_date))
-        .bind(e.left_reason.clone())
 }
 
 impl Store {
@@ -288,61 +267,96 @@ impl Store {
             .filter(|c| *c != "program" && *c != "id_number")
             .map(|c| format!("{c} = excluded.{c}"))
             .collect();
-        for chunk in rows.chunks(PARAMS_PER_STATEMENT_MAX / ROSTER_COLUMN_COUNT) {
-            let sql = values_sql(
-                &format!("INSERT INTO roster ({ROSTER_COLUMNS}) VALUES "),
-                chunk.len(),
-                ROSTER_COLUMN_COUNT,
-                &format!(
-                    " ON CONFLICT (program, id_number) DO UPDATE SET {}",
-                    updates.join(", ")
-                ),
-            );
-            let mut query = sqlx::query(portable(self.backend, sql));
-            for e in chunk {
-                query = bind_entry(query, e);
-            }
-            query.execute(&mut *tx).await?;
-            // Everyone on a roster may own accounts in their county's books.
-            let sql = values_sql(
-                "INSERT INTO persons (id_number, name, county_code) VALUES ",
-                chunk.len(),
-                3,
-                " ON CONFLICT (id_number) DO NOTHING",
-            );
-            let mut query = sqlx::query(portable(self.backend, sql));
-            for e in chunk {
-                query = query
-                    .bind(e.id_number.clone())
-                    .bind(e.name.clone())
-                    .bind(e.county.clone());
-            }
-            query.execute(&mut *tx).await?;
+        // The bulk writer: on PostgreSQL one array per column (a province's 500,000 children in
+        // ten statements), on SQLite multi-row VALUES.
+        let dates: Vec<[Option<String>; 5]> = rows
+            .iter()
+            .map(|e| {
+                [
+                    Some(e.birth_date.format("%Y-%m-%d").to_string()),
+                    date_text(e.death_date),
+                    e.enrolled_from.map(|m| m.to_string()),
+                    date_text(e.employed_from),
+                    date_text(e.left_date),
+                ]
+            })
+            .collect();
+        let head = format!("INSERT INTO roster ({ROSTER_COLUMNS})");
+        let suffix = format!(
+            "ON CONFLICT (program, id_number) DO UPDATE SET {}",
+            updates.join(", ")
+        );
+        BulkInsert {
+            head: &head,
+            columns: ROSTER_COLUMN_COUNT,
+            suffix: &suffix,
         }
+        .run(&mut tx, self.backend, rows.len(), |r, c| {
+            let (e, d) = (&rows[r], &dates[r]);
+            match c {
+                0 => Cell::Text(&e.program),
+                1 => Cell::Text(&e.id_number),
+                2 => Cell::Text(&e.name),
+                3 => Cell::Text(e.sex.code()),
+                4 => text(&d[0]),
+                5 => e
+                    .semesters
+                    .map(|n| Cell::Int(i64::from(n)))
+                    .unwrap_or(Cell::NullInt),
+                6 => Cell::Text(&e.county),
+                7 => text(&e.township),
+                8 => text(&e.unit),
+                9 => text(&e.bank_account),
+                10 => text(&e.exclusion),
+                11 => text(&d[1]),
+                12 => text(&e.guardian_name),
+                13 => text(&e.guardian_id_number),
+                14 => text(&d[2]),
+                15 => text(&e.category),
+                16 => text(&d[3]),
+                17 => text(&e.employer_kind),
+                18 => text(&d[4]),
+                _ => text(&e.left_reason),
+            }
+        })
+        .await?;
+        // Everyone on a roster may own accounts in their county's books.
+        BulkInsert {
+            head: "INSERT INTO persons (id_number, name, county_code)",
+            columns: 3,
+            suffix: "ON CONFLICT (id_number) DO NOTHING",
+        }
+        .run(&mut tx, self.backend, rows.len(), |r, c| {
+            let e = &rows[r];
+            Cell::Text(match c {
+                0 => &e.id_number,
+                1 => &e.name,
+                _ => &e.county,
+            })
+        })
+        .await?;
         let recorded_at = now();
         let today = chrono::Utc::now()
             .date_naive()
             .format("%Y-%m-%d")
             .to_string();
-        for chunk in events.chunks(PARAMS_PER_STATEMENT_MAX / 6) {
-            let sql = values_sql(
-                "INSERT INTO roster_events (program, id_number, kind, event_date, detail, recorded_at) VALUES ",
-                chunk.len(),
-                6,
-                "",
-            );
-            let mut query = sqlx::query(portable(self.backend, sql));
-            for (id, kind, detail) in chunk {
-                query = query
-                    .bind(program.to_string())
-                    .bind(id.to_string())
-                    .bind(kind.to_string())
-                    .bind(today.clone())
-                    .bind(detail.clone())
-                    .bind(recorded_at.clone());
-            }
-            query.execute(&mut *tx).await?;
+        BulkInsert {
+            head: "INSERT INTO roster_events (program, id_number, kind, event_date, detail, recorded_at)",
+            columns: 6,
+            suffix: "",
         }
+        .run(&mut tx, self.backend, events.len(), |r, c| {
+            let (id, kind, detail) = &events[r];
+            Cell::Text(match c {
+                0 => program,
+                1 => id,
+                2 => kind,
+                3 => &today,
+                4 => detail,
+                _ => &recorded_at,
+            })
+        })
+        .await?;
         tx.commit().await?;
         self.grew(rows.len() + events.len()).await;
         Ok(report)
