@@ -60,7 +60,7 @@ pub async fn run(store: &Store, args: DemoArgs) -> Result<ExitCode, Failure> {
         args.counties,
         usize::from(args.jobs.unwrap_or(match store.backend() {
             earmark::store::Backend::Sqlite => 2,
-            // The 30-county demo, alternated: payouts 62-63 s with 4 or 8 streams, 70-75 s with 2.
+            // The 30-county demo, alternated: payouts 61-63 s with 4 or 8 streams, 70-75 s with 2.
             earmark::store::Backend::Postgres => 4,
         })),
         &args.out,

@@ -35,6 +35,16 @@ fn now() -> String {
         .to_string()
 }
 
+/// A roster row's dates as the text they are stored as, kept beside the row while the bulk writer
+/// borrows them.
+struct DatesText {
+    birth: String,
+    death: Option<String>,
+    enrolled_from: Option<String>,
+    employed_from: Option<String>,
+    left: Option<String>,
+}
+
 /// An optional text as a cell: its text, or a text NULL.
 fn text(t: &Option<String>) -> Cell<'_> {
     t.as_deref().map(Cell::Text).unwrap_or(Cell::NullText)
@@ -269,16 +279,14 @@ impl Store {
             .collect();
         // The bulk writer: on PostgreSQL one array per column (a province's 500,000 children in
         // ten statements), on SQLite multi-row VALUES.
-        let dates: Vec<[Option<String>; 5]> = rows
+        let dates: Vec<DatesText> = rows
             .iter()
-            .map(|e| {
-                [
-                    Some(e.birth_date.format("%Y-%m-%d").to_string()),
-                    date_text(e.death_date),
-                    e.enrolled_from.map(|m| m.to_string()),
-                    date_text(e.employed_from),
-                    date_text(e.left_date),
-                ]
+            .map(|e| DatesText {
+                birth: e.birth_date.format("%Y-%m-%d").to_string(),
+                death: date_text(e.death_date),
+                enrolled_from: e.enrolled_from.map(|m| m.to_string()),
+                employed_from: date_text(e.employed_from),
+                left: date_text(e.left_date),
             })
             .collect();
         let head = format!("INSERT INTO roster ({ROSTER_COLUMNS})");
@@ -298,7 +306,7 @@ impl Store {
                 1 => Cell::Text(&e.id_number),
                 2 => Cell::Text(&e.name),
                 3 => Cell::Text(e.sex.code()),
-                4 => text(&d[0]),
+                4 => Cell::Text(&d.birth),
                 5 => e
                     .semesters
                     .map(|n| Cell::Int(i64::from(n)))
@@ -308,14 +316,14 @@ impl Store {
                 8 => text(&e.unit),
                 9 => text(&e.bank_account),
                 10 => text(&e.exclusion),
-                11 => text(&d[1]),
+                11 => text(&d.death),
                 12 => text(&e.guardian_name),
                 13 => text(&e.guardian_id_number),
-                14 => text(&d[2]),
+                14 => text(&d.enrolled_from),
                 15 => text(&e.category),
-                16 => text(&d[3]),
+                16 => text(&d.employed_from),
                 17 => text(&e.employer_kind),
-                18 => text(&d[4]),
+                18 => text(&d.left),
                 _ => text(&e.left_reason),
             }
         })
