@@ -121,7 +121,8 @@ impl Default for Growth {
     }
 }
 
-/// A write transaction; on SQLite it also holds the process's writer turn until it ends.
+/// A transaction; a write transaction on SQLite also holds the process's writer turn until it ends
+/// (`begin_write`); `begin_read` gives one without the turn, for reading only.
 pub(crate) struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
@@ -349,6 +350,15 @@ impl Store {
                 tx: self.pool.begin().await?,
                 _turn: None,
             },
+        })
+    }
+
+    /// A read transaction without the writer's turn: one consistent reading of the database (on
+    /// SQLite a WAL snapshot, taken at its first statement), for judging a batch before writing it.
+    pub(crate) async fn begin_read(&self) -> Result<WriteTx, StoreError> {
+        Ok(WriteTx {
+            tx: self.pool.begin().await?,
+            _turn: None,
         })
     }
 

@@ -69,6 +69,21 @@ struct Settled {
     target_postings: Vec<(String, AccountKind, Fen)>,
 }
 
+/// What `prepare` decided for a batch: each entry's outcome and the rows to write.
+struct Plan {
+    outcomes: Vec<Option<Outcome>>,
+    entry_rows: Vec<EntryRow>,
+    posting_rows: Vec<PostingRow>,
+    balances: HashMap<i64, Balance>,
+    touched: HashSet<i64>,
+    /// Each county's chain head after the batch.
+    heads: HashMap<String, Head>,
+    /// Each county's sequence number as read, before the batch.
+    read_heads: Vec<(String, i64)>,
+    account_ids: HashMap<AccountKey, i64>,
+    created_at: String,
+}
+
 struct Head {
     seq: i64,
     hash: Hash,
@@ -137,24 +152,111 @@ impl Store {
                 refuse(&mut outcomes, index, error)?;
             }
         }
-        let regions = self.regions().await?;
-        let programs = self.known_programs().await?;
+        if self.backend == Backend::Sqlite
+            && let Some(done) = self
+                .post_from_reading(entries, mode, side, &outcomes)
+                .await?
+        {
+            return Ok(done);
+        }
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             self.lock_counties(&mut tx, entries).await?;
         }
+        let plan = self.prepare(&mut tx, entries, mode, outcomes, true).await?;
+        self.finish(tx, plan, side).await
+    }
+
+    /// SQLite: judges the batch on a read transaction, outside the writer's turn (so one stream
+    /// reads and judges while another writes), then takes the turn and writes what was decided if
+    /// no county of the batch has had an entry since the reading: each county's chain head is where
+    /// it was. Everything the judging used that a writer can change (balances, resolutions,
+    /// sequence numbers, the chain) belongs to one of those counties and moves only with an entry
+    /// of it, so the reading is still the ledger. `None`: post it the ordinary way, under the turn
+    /// (a county that moved on since the reading, a key or a new account that another county's
+    /// entry took at the same moment).
+    async fn post_from_reading(
+        &self,
+        entries: &[NewEntry],
+        mode: BatchMode,
+        side: &[SideRow],
+        outcomes: &[Option<Outcome>],
+    ) -> Result<Option<Vec<Outcome>>, StoreError> {
+        let mut read = self.begin_read().await?;
+        let plan = self
+            .prepare(&mut read, entries, mode, outcomes.to_vec(), false)
+            .await;
+        read.rollback().await?;
+        // A refusal stands: it was right on a reading of the ledger taken during this call.
+        self.write_if_unmoved(plan?, side).await
+    }
+
+    /// Under the writer's turn: writes `plan` if none of its counties has had an entry since it
+    /// was read; `None` (nothing written) if one has, or if one of its keys or new accounts was
+    /// taken meanwhile.
+    async fn write_if_unmoved(
+        &self,
+        plan: Plan,
+        side: &[SideRow],
+    ) -> Result<Option<Vec<Outcome>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let counties: Vec<String> = plan.read_heads.iter().map(|(c, _)| c.clone()).collect();
+        let now = self.lock_heads(&mut tx, &counties).await?;
+        let unmoved = plan
+            .read_heads
+            .iter()
+            .all(|(county, seq)| now.get(county).map(|h| h.seq) == Some(*seq));
+        // (A stale plan could not be written anyway: its first entry in a moved county takes a
+        // sequence number already stored, a primary key. The check turns it back before writing.)
+        if !unmoved {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        match self.finish(tx, plan, side).await {
+            // With the batch's counties unmoved, only another county's entry (a key is unique
+            // across counties) or a batch whose entries there were all refused (its accounts stay
+            // open) can have clashed: the transaction is rolled back as it is dropped, and the
+            // batch is judged again under the turn.
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                Ok(None)
+            }
+            other => other.map(Some),
+        }
+    }
+
+    /// Reads what the batch needs and judges every entry: the rows to write and each entry's
+    /// outcome. Under the writer's turn it opens the accounts the batch needs; on a reading
+    /// (`under_turn: false`) it gives them provisional ids, for `finish` to open.
+    async fn prepare(
+        &self,
+        tx: &mut super::WriteTx,
+        entries: &[NewEntry],
+        mode: BatchMode,
+        mut outcomes: Vec<Option<Outcome>>,
+        under_turn: bool,
+    ) -> Result<Plan, StoreError> {
+        let refuse =
+            |outcomes: &mut Vec<Option<Outcome>>, index: usize, error: LedgerError| match mode {
+                BatchMode::AllOrNothing => Err(StoreError::Refused { index, error }),
+                BatchMode::SkipRefused => {
+                    outcomes[index] = Some(Outcome::Refused(error));
+                    Ok(())
+                }
+            };
+        let regions = self.regions().await?;
+        let programs = self.known_programs().await?;
 
         // What the database already holds: the batch's own keys and the keys it refers to.
         let mut wanted: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
         wanted.extend(entries.iter().filter_map(|e| e.refers_to.as_deref()));
-        let stored = fetch_stored(&mut tx, &wanted).await?;
+        let stored = fetch_stored(tx, &wanted).await?;
         let referred: Vec<&Stored> = entries
             .iter()
             .filter_map(|e| e.refers_to.as_deref())
             .filter_map(|k| stored.get(k))
             .collect();
-        let (mut targets, target_accounts) = fetch_targets(&mut tx, &stored, &referred).await?;
-        let (mut resolved, mut reversed) = fetch_resolutions(&mut tx, &referred).await?;
+        let (mut targets, target_accounts) = fetch_targets(tx, &stored, &referred).await?;
+        let (mut resolved, mut reversed) = fetch_resolutions(tx, &referred).await?;
 
         // Settle each entry's county, program and postings (copied from what it refers to).
         let referred_in_batch: HashSet<&str> = entries
@@ -180,7 +282,7 @@ impl Store {
         }
 
         // Check counties, programs and owners; collect the accounts the batch touches.
-        let owners = self.owner_counties(&mut tx, &settled).await?;
+        let owners = self.owner_counties(tx, &settled).await?;
         let mut account_keys: HashSet<AccountKey> = HashSet::new();
         for (index, entry) in entries.iter().enumerate() {
             let Some(s) = &settled[index] else { continue };
@@ -194,9 +296,9 @@ impl Store {
             }
         }
         let (account_ids, opened) = self
-            .account_ids(&mut tx, account_keys, target_accounts)
+            .account_ids(tx, account_keys, target_accounts, under_turn)
             .await?;
-        let mut balances = fetch_balances(&mut tx, account_ids.values().copied()).await?;
+        let mut balances = fetch_balances(tx, account_ids.values().copied()).await?;
         // The same ids by borrowed key: judging looks two or more up per entry, without building
         // an owned key (three strings) for each.
         let id_of: HashMap<(&str, &str, &str, AccountKind), i64> = account_ids
@@ -223,7 +325,9 @@ impl Store {
             v.sort();
             v
         };
-        let mut heads = self.lock_heads(&mut tx, &counties).await?;
+        let mut heads = self.lock_heads(tx, &counties).await?;
+        let read_heads: Vec<(String, i64)> =
+            heads.iter().map(|(c, h)| (c.clone(), h.seq)).collect();
 
         // Judge and apply each entry in order.
         let created_at = chrono::Utc::now()
@@ -428,6 +532,62 @@ impl Store {
             });
         }
 
+        Ok(Plan {
+            outcomes,
+            entry_rows,
+            posting_rows,
+            balances,
+            touched,
+            heads,
+            read_heads,
+            account_ids,
+            created_at,
+        })
+    }
+
+    /// Writes what `prepare` decided and commits.
+    async fn finish(
+        &self,
+        mut tx: super::WriteTx,
+        plan: Plan,
+        side: &[SideRow],
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let Plan {
+            outcomes,
+            entry_rows,
+            mut posting_rows,
+            mut balances,
+            mut touched,
+            heads,
+            mut account_ids,
+            created_at,
+            ..
+        } = plan;
+        // Accounts first seen on a reading: opened now, their provisional ids replaced.
+        let mut provisional: Vec<(AccountKey, i64)> = account_ids
+            .iter()
+            .filter(|(_, id)| **id < 0)
+            .map(|(k, id)| (k.clone(), *id))
+            .collect();
+        if !provisional.is_empty() {
+            provisional.sort_by_key(|(_, id)| std::cmp::Reverse(*id));
+            let keys: Vec<AccountKey> = provisional.iter().map(|(k, _)| k.clone()).collect();
+            let opened = self.open_accounts(&mut tx, &keys).await?;
+            let real: HashMap<i64, i64> =
+                provisional.iter().map(|(_, id)| *id).zip(opened).collect();
+            let real_of = |id: i64| if id < 0 { real[&id] } else { id };
+            for row in &mut posting_rows {
+                row.account = real_of(row.account);
+            }
+            balances = balances
+                .into_iter()
+                .map(|(id, b)| (real_of(id), b))
+                .collect();
+            touched = touched.into_iter().map(real_of).collect();
+            for id in account_ids.values_mut() {
+                *id = real_of(*id);
+            }
+        }
         write_entries(&mut tx, &entry_rows, &created_at).await?;
         write_postings(&mut tx, &posting_rows).await?;
         write_balances(&mut tx, &balances, &touched).await?;
@@ -544,6 +704,7 @@ impl Store {
         tx: &mut super::WriteTx,
         keys: HashSet<AccountKey>,
         known: HashMap<AccountKey, i64>,
+        open: bool,
     ) -> Result<(HashMap<AccountKey, i64>, Vec<i64>), StoreError> {
         let mut ids: HashMap<AccountKey, i64> = HashMap::with_capacity(keys.len());
         let mut missing: Vec<AccountKey> = Vec::new();
@@ -590,34 +751,54 @@ impl Store {
             .into_iter()
             .filter(|k| !ids.contains_key(k))
             .collect();
-        // New accounts get their ids here, from the table's own counter (SQLite: the write lock is
-        // held, so MAX(id) is ours; PostgreSQL: the id sequence), so the insert needs no RETURNING
-        // (8,000 returned rows cost more than the insert). Their balance rows are written with the
-        // batch's other balances.
+        // On a reading (no writer's turn) new accounts get provisional ids, -1, -2, ..., which
+        // `finish` replaces with real ones under the turn.
+        if !open {
+            let provisional: Vec<i64> = (1..=to_open.len() as i64).map(|n| -n).collect();
+            for (key, id) in to_open.into_iter().zip(&provisional) {
+                ids.insert(key, *id);
+            }
+            return Ok((ids, provisional));
+        }
+        let new_ids = self.open_accounts(tx, &to_open).await?;
+        for (key, id) in to_open.into_iter().zip(&new_ids) {
+            ids.insert(key, *id);
+        }
+        Ok((ids, new_ids))
+    }
+
+    /// Opens `keys`' accounts and gives their ids, from the table's own counter (SQLite: the write
+    /// lock is held, so MAX(id) is ours; PostgreSQL: the id sequence), so the insert needs no
+    /// RETURNING (8,000 returned rows cost more than the insert). Their balance rows are written
+    /// with the batch's other balances.
+    async fn open_accounts(
+        &self,
+        tx: &mut super::WriteTx,
+        keys: &[AccountKey],
+    ) -> Result<Vec<i64>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let backend = self.backend;
-        let new_ids: Vec<i64> = if to_open.is_empty() {
-            Vec::new()
-        } else {
-            match backend {
-                Backend::Sqlite => {
-                    let top: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM accounts")
-                        .fetch_one(&mut **tx)
-                        .await?
-                        .try_get(0)?;
-                    (1..=to_open.len() as i64).map(|n| top + n).collect()
-                }
-                Backend::Postgres => {
-                    let rows = sqlx::query(
-                        "SELECT nextval(pg_get_serial_sequence('accounts', 'id')) \
-                         FROM generate_series(1, $1::int8)",
-                    )
-                    .bind(to_open.len() as i64)
-                    .fetch_all(&mut **tx)
-                    .await?;
-                    rows.iter()
-                        .map(|r| r.try_get::<i64, _>(0))
-                        .collect::<Result<_, _>>()?
-                }
+        let new_ids: Vec<i64> = match backend {
+            Backend::Sqlite => {
+                let top: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM accounts")
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get(0)?;
+                (1..=keys.len() as i64).map(|n| top + n).collect()
+            }
+            Backend::Postgres => {
+                let rows = sqlx::query(
+                    "SELECT nextval(pg_get_serial_sequence('accounts', 'id')) \
+                     FROM generate_series(1, $1::int8)",
+                )
+                .bind(keys.len() as i64)
+                .fetch_all(&mut **tx)
+                .await?;
+                rows.iter()
+                    .map(|r| r.try_get::<i64, _>(0))
+                    .collect::<Result<_, _>>()?
             }
         };
         BulkInsert {
@@ -625,8 +806,8 @@ impl Store {
             columns: 5,
             suffix: "",
         }
-        .run(tx, backend, to_open.len(), |r, c| {
-            let key = &to_open[r];
+        .run(tx, backend, keys.len(), |r, c| {
+            let key = &keys[r];
             match c {
                 0 => Cell::Int(new_ids[r]),
                 1 => Cell::Text(&key.county),
@@ -636,10 +817,7 @@ impl Store {
             }
         })
         .await?;
-        for (key, id) in to_open.into_iter().zip(&new_ids) {
-            ids.insert(key, *id);
-        }
-        Ok((ids, new_ids))
+        Ok(new_ids)
     }
 
     fn remember_accounts(&self, ids: HashMap<AccountKey, i64>) {
@@ -1366,4 +1544,248 @@ async fn write_side_rows<'a>(
         start = end;
     }
     Ok(())
+}
+
+/// The SQLite path that judges a batch on a reading and writes it under the writer's turn only if
+/// the reading still holds: each case stops between the two steps, lets another writer in, and
+/// checks what is written. (Every other store test goes through the same path on SQLite.)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id_number::make_id;
+    use crate::ledger::{AccountRef, Posting};
+    use crate::store::{PersonOwner, Unit};
+    use chrono::NaiveDate;
+
+    fn transfer(key: &str, county: &str, to: &str, from: &str, fen: i64) -> NewEntry {
+        let posting = |account: &str, fen: i64| Posting {
+            account: AccountRef::parse(account).expect("test account"),
+            amount: Fen(fen),
+        };
+        NewEntry::normal(
+            key,
+            NaiveDate::from_ymd_opt(2025, 3, 1).expect("date"),
+            county,
+            "MBDK",
+            "",
+            vec![posting(to, fen), posting(from, -fen)],
+        )
+    }
+
+    /// Two counties, each with 10,000 released; 6,000 of 440511's passed on to its unit U-A.
+    async fn ledger() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ledger.db");
+        let store = Store::open(path.to_str().expect("path"))
+            .await
+            .expect("open");
+        store.init().await.expect("init");
+        let unit = |code: &str, county: &str| Unit {
+            code: code.into(),
+            name: format!("{code} 学校"),
+            county: county.into(),
+            township: None,
+            kind: "school".into(),
+        };
+        store
+            .register_units(&[unit("U-A", "440511"), unit("U-B", "441900")])
+            .await
+            .expect("units");
+        for entry in [
+            transfer("R-1", "440511", "440511:held", "440000:budget", 10_000),
+            transfer("R-2", "441900", "441900:held", "440000:budget", 10_000),
+            transfer("A-1", "440511", "U-A:held", "440511:held", 6_000),
+            transfer("B-1", "441900", "U-B:held", "441900:held", 6_000),
+        ] {
+            store.post_one(entry).await.expect("set-up entry posts");
+        }
+        (store, dir)
+    }
+
+    /// Judges `entries` on a reading, as `post_with` does on SQLite, without writing.
+    async fn reading(store: &Store, entries: &[NewEntry]) -> Plan {
+        let mut read = store.begin_read().await.expect("reading");
+        let plan = store
+            .prepare(
+                &mut read,
+                entries,
+                BatchMode::AllOrNothing,
+                vec![None; entries.len()],
+                false,
+            )
+            .await
+            .expect("judged on the reading");
+        read.rollback().await.expect("end the reading");
+        plan
+    }
+
+    async fn balance(store: &Store, county: &str, owner: &str, kind: &str) -> i64 {
+        sqlx::query(
+            "SELECT b.balance FROM balances b JOIN accounts a ON a.id = b.account_id \
+             WHERE a.county_code = $1 AND a.owner = $2 AND a.kind = $3",
+        )
+        .bind(county)
+        .bind(owner)
+        .bind(kind)
+        .fetch_one(&store.pool)
+        .await
+        .expect("balance row")
+        .try_get(0)
+        .expect("balance")
+    }
+
+    async fn assert_sound(store: &Store) {
+        let check = store.check().await.expect("check runs");
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+        let verify = store.verify().await.expect("verify runs");
+        assert!(verify.broken.is_empty(), "{:?}", verify.broken);
+    }
+
+    #[tokio::test]
+    async fn a_reading_overtaken_in_its_county_is_not_written_and_is_judged_again() {
+        let (store, _dir) = ledger().await;
+        // On the reading the county holds 4,000, so passing all of it on is judged fine.
+        let late = transfer("A-2", "440511", "U-A:held", "440511:held", 4_000);
+        let plan = reading(&store, std::slice::from_ref(&late)).await;
+        // Meanwhile another writer passes 3,000 of it on.
+        store
+            .post_one(transfer("A-3", "440511", "U-A:held", "440511:held", 3_000))
+            .await
+            .expect("the other writer posts");
+        let written = store.write_if_unmoved(plan, &[]).await.expect("no error");
+        assert!(
+            written.is_none(),
+            "a moved county must not get a stale plan"
+        );
+        assert_eq!(balance(&store, "440511", "440511", "held").await, 1_000);
+        // Posted now, it is judged again under the turn: the county no longer holds 4,000.
+        match store.post_one(late).await {
+            Err(StoreError::Refused {
+                error: LedgerError::Overdraft { key, .. },
+                ..
+            }) => assert_eq!(key, "A-2"),
+            other => panic!("expected an overdraft, got {other:?}"),
+        }
+        assert_eq!(balance(&store, "440511", "440511", "held").await, 1_000);
+        assert_eq!(balance(&store, "440511", "U-A", "held").await, 9_000);
+        assert_sound(&store).await;
+    }
+
+    #[tokio::test]
+    async fn a_reading_that_still_holds_is_written_as_judged() {
+        let (store, _dir) = ledger().await;
+        let plan = reading(
+            &store,
+            &[transfer("A-2", "440511", "U-A:held", "440511:held", 4_000)],
+        )
+        .await;
+        // Another county's writer does not move this one.
+        store
+            .post_one(transfer("B-2", "441900", "U-B:held", "441900:held", 4_000))
+            .await
+            .expect("the other county posts");
+        let outcomes = store
+            .write_if_unmoved(plan, &[])
+            .await
+            .expect("no error")
+            .expect("the reading still holds");
+        assert!(
+            matches!(&outcomes[..], [Outcome::Posted { county, seq: 3 }] if county == "440511"),
+            "{outcomes:?}"
+        );
+        assert_eq!(balance(&store, "440511", "440511", "held").await, 0);
+        assert_eq!(balance(&store, "440511", "U-A", "held").await, 10_000);
+        assert_eq!(balance(&store, "441900", "441900", "held").await, 0);
+        assert_sound(&store).await;
+    }
+
+    #[tokio::test]
+    async fn a_key_taken_in_another_county_since_the_reading_is_judged_again() {
+        let (store, _dir) = ledger().await;
+        let ours = transfer("K", "440511", "U-A:held", "440511:held", 1_000);
+        let plan = reading(&store, std::slice::from_ref(&ours)).await;
+        store
+            .post_one(transfer("K", "441900", "U-B:held", "441900:held", 1_000))
+            .await
+            .expect("the other county takes the key");
+        let written = store.write_if_unmoved(plan, &[]).await.expect("no error");
+        assert!(
+            written.is_none(),
+            "the key clash sends it back to be judged"
+        );
+        assert_eq!(balance(&store, "440511", "440511", "held").await, 4_000);
+        match store.post_one(ours).await {
+            Err(StoreError::Refused {
+                error: LedgerError::ExistsWithDifferentContent { key },
+                ..
+            }) => assert_eq!(key, "K"),
+            other => panic!("expected the key to be refused, got {other:?}"),
+        }
+        assert_sound(&store).await;
+    }
+
+    #[tokio::test]
+    async fn accounts_first_seen_on_a_reading_are_opened_under_the_turn() {
+        let (store, _dir) = ledger().await;
+        let born = NaiveDate::from_ymd_opt(1960, 1, 1).expect("date");
+        let ours = make_id("440511", born, 1).full().to_string();
+        let theirs = make_id("441900", born, 2).full().to_string();
+        store
+            .register_persons(&[
+                PersonOwner {
+                    id_number: ours.clone(),
+                    name: "张三".into(),
+                    county: "440511".into(),
+                },
+                PersonOwner {
+                    id_number: theirs.clone(),
+                    name: "李四".into(),
+                    county: "441900".into(),
+                },
+            ])
+            .await
+            .expect("persons");
+        let plan = reading(
+            &store,
+            &[transfer(
+                "PAY-1",
+                "440511",
+                &format!("{ours}:paid"),
+                "U-A:held",
+                500,
+            )],
+        )
+        .await;
+        assert!(
+            plan.account_ids.values().any(|id| *id < 0),
+            "the person's account does not exist yet: it has a provisional id"
+        );
+        // Meanwhile another county's payment opens an account: the next id is taken.
+        store
+            .post_one(transfer(
+                "PAY-2",
+                "441900",
+                &format!("{theirs}:paid"),
+                "U-B:held",
+                700,
+            ))
+            .await
+            .expect("the other county pays");
+        store
+            .write_if_unmoved(plan, &[])
+            .await
+            .expect("no error")
+            .expect("the reading still holds");
+        assert_eq!(balance(&store, "440511", &ours, "paid").await, 500);
+        assert_eq!(balance(&store, "441900", &theirs, "paid").await, 700);
+        assert_eq!(balance(&store, "440511", "U-A", "held").await, 5_500);
+        let negative: i64 = sqlx::query("SELECT COUNT(*) FROM accounts WHERE id <= 0")
+            .fetch_one(&store.pool)
+            .await
+            .expect("count")
+            .try_get(0)
+            .expect("count");
+        assert_eq!(negative, 0, "no provisional id is stored");
+        assert_sound(&store).await;
+    }
 }
