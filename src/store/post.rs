@@ -139,14 +139,9 @@ impl Store {
         side: &[SideRow],
     ) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; entries.len()];
-        let refuse =
-            |outcomes: &mut Vec<Option<Outcome>>, index: usize, error: LedgerError| match mode {
-                BatchMode::AllOrNothing => Err(StoreError::Refused { index, error }),
-                BatchMode::SkipRefused => {
-                    outcomes[index] = Some(Outcome::Refused(error));
-                    Ok(())
-                }
-            };
+        let refuse = |outcomes: &mut Vec<Option<Outcome>>, index: usize, error: LedgerError| {
+            refuse_in(mode, outcomes, index, error)
+        };
         for (index, entry) in entries.iter().enumerate() {
             if let Err(error) = entry.validate() {
                 refuse(&mut outcomes, index, error)?;
@@ -235,14 +230,9 @@ impl Store {
         mut outcomes: Vec<Option<Outcome>>,
         under_turn: bool,
     ) -> Result<Plan, StoreError> {
-        let refuse =
-            |outcomes: &mut Vec<Option<Outcome>>, index: usize, error: LedgerError| match mode {
-                BatchMode::AllOrNothing => Err(StoreError::Refused { index, error }),
-                BatchMode::SkipRefused => {
-                    outcomes[index] = Some(Outcome::Refused(error));
-                    Ok(())
-                }
-            };
+        let refuse = |outcomes: &mut Vec<Option<Outcome>>, index: usize, error: LedgerError| {
+            refuse_in(mode, outcomes, index, error)
+        };
         let regions = self.regions().await?;
         let programs = self.known_programs().await?;
 
@@ -894,6 +884,22 @@ impl Store {
             });
         }
         Ok(heads)
+    }
+}
+
+/// A refused entry: in `AllOrNothing` mode the batch's refusal, in `SkipRefused` its outcome.
+fn refuse_in(
+    mode: BatchMode,
+    outcomes: &mut [Option<Outcome>],
+    index: usize,
+    error: LedgerError,
+) -> Result<(), StoreError> {
+    match mode {
+        BatchMode::AllOrNothing => Err(StoreError::Refused { index, error }),
+        BatchMode::SkipRefused => {
+            outcomes[index] = Some(Outcome::Refused(error));
+            Ok(())
+        }
     }
 }
 
