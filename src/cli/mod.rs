@@ -345,9 +345,9 @@ pub struct DemoArgs {
     #[arg(long)]
     pub counties: Option<usize>,
     /// How many counties' payouts run side by side (counties never share a transaction); the
-    /// totals are the same for any number. Default: 2 on SQLite (one writer at a time, so one
-    /// stream prepares while the other writes), 4 on PostgreSQL (writers of different counties
-    /// run at once)
+    /// totals are the same for any number. Default: 3 on SQLite (one writer at a time, so the
+    /// others read and judge their next batches while one writes), 4 on PostgreSQL (writers of
+    /// different counties run at once)
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
 }
