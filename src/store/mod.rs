@@ -121,14 +121,14 @@ impl Default for Growth {
     }
 }
 
-/// A transaction; a write transaction on SQLite also holds the process's writer turn until it ends
-/// (`begin_write`); `begin_read` gives one without the turn, for reading only.
-pub(crate) struct WriteTx {
+/// A transaction: `begin_write` gives one that on SQLite also holds the process's writer turn until
+/// it ends; `begin_read` one without the turn, for reading only.
+pub(crate) struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-impl WriteTx {
+impl Tx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }
@@ -138,14 +138,14 @@ impl WriteTx {
     }
 }
 
-impl std::ops::Deref for WriteTx {
+impl std::ops::Deref for Tx {
     type Target = sqlx::AnyConnection;
     fn deref(&self) -> &Self::Target {
         &self.tx
     }
 }
 
-impl std::ops::DerefMut for WriteTx {
+impl std::ops::DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.tx
     }
@@ -337,16 +337,16 @@ impl Store {
 
     /// Begins a write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so two
     /// writers queue instead of failing halfway when one upgrades from reading.
-    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => {
                 let turn = self.writer.clone().lock_owned().await;
-                WriteTx {
+                Tx {
                     tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
                     _turn: Some(turn),
                 }
             }
-            Backend::Postgres => WriteTx {
+            Backend::Postgres => Tx {
                 tx: self.pool.begin().await?,
                 _turn: None,
             },
@@ -355,8 +355,8 @@ impl Store {
 
     /// A read transaction without the writer's turn: one consistent reading of the database (on
     /// SQLite a WAL snapshot, taken at its first statement), for judging a batch before writing it.
-    pub(crate) async fn begin_read(&self) -> Result<WriteTx, StoreError> {
-        Ok(WriteTx {
+    pub(crate) async fn begin_read(&self) -> Result<Tx, StoreError> {
+        Ok(Tx {
             tx: self.pool.begin().await?,
             _turn: None,
         })

@@ -224,7 +224,7 @@ impl Store {
     /// (`under_turn: false`) it gives them provisional ids, for `finish` to open.
     async fn prepare(
         &self,
-        tx: &mut super::WriteTx,
+        tx: &mut super::Tx,
         entries: &[NewEntry],
         mode: BatchMode,
         mut outcomes: Vec<Option<Outcome>>,
@@ -538,7 +538,7 @@ impl Store {
     /// Writes what `prepare` decided and commits.
     async fn finish(
         &self,
-        mut tx: super::WriteTx,
+        mut tx: super::Tx,
         plan: Plan,
         side: &[SideRow],
     ) -> Result<Vec<Outcome>, StoreError> {
@@ -627,7 +627,7 @@ impl Store {
     /// The county of every owner that is a unit or a person (regions are checked against the table).
     async fn owner_counties(
         &self,
-        tx: &mut super::WriteTx,
+        tx: &mut super::Tx,
         settled: &[Option<Settled>],
     ) -> Result<HashMap<String, String>, StoreError> {
         let regions = self.regions().await?;
@@ -691,7 +691,7 @@ impl Store {
     /// (their ids are returned too: their balance rows are still to be written).
     async fn account_ids(
         &self,
-        tx: &mut super::WriteTx,
+        tx: &mut super::Tx,
         keys: HashSet<AccountKey>,
         known: HashMap<AccountKey, i64>,
         open: bool,
@@ -763,7 +763,7 @@ impl Store {
     /// with the batch's other balances.
     async fn open_accounts(
         &self,
-        tx: &mut super::WriteTx,
+        tx: &mut super::Tx,
         keys: &[AccountKey],
     ) -> Result<Vec<i64>, StoreError> {
         if keys.is_empty() {
@@ -828,7 +828,7 @@ impl Store {
     /// The counties are the entries' own and those of the entries they resolve or reverse.
     async fn lock_counties(
         &self,
-        tx: &mut super::WriteTx,
+        tx: &mut super::Tx,
         entries: &[NewEntry],
     ) -> Result<(), StoreError> {
         let mut counties: std::collections::BTreeSet<String> = entries
@@ -852,7 +852,7 @@ impl Store {
 
     async fn lock_heads(
         &self,
-        tx: &mut super::WriteTx,
+        tx: &mut super::Tx,
         counties: &[String],
     ) -> Result<HashMap<String, Head>, StoreError> {
         let mut heads = HashMap::with_capacity(counties.len());
@@ -1109,7 +1109,7 @@ fn check_target(
 }
 
 async fn fetch_stored(
-    tx: &mut super::WriteTx,
+    tx: &mut super::Tx,
     keys: &[&str],
 ) -> Result<HashMap<String, Stored>, StoreError> {
     let unique: Vec<String> = {
@@ -1157,7 +1157,7 @@ async fn fetch_stored(
 
 /// The postings of every stored entry the batch refers to.
 async fn fetch_targets(
-    tx: &mut super::WriteTx,
+    tx: &mut super::Tx,
     stored: &HashMap<String, Stored>,
     referred: &[&Stored],
 ) -> Result<(HashMap<String, Target>, HashMap<AccountKey, i64>), StoreError> {
@@ -1271,7 +1271,7 @@ type Resolutions = (
 
 /// Which referred entries are already posted, voided or reversed.
 async fn fetch_resolutions(
-    tx: &mut super::WriteTx,
+    tx: &mut super::Tx,
     referred: &[&Stored],
 ) -> Result<Resolutions, StoreError> {
     let mut resolved = HashMap::new();
@@ -1304,7 +1304,7 @@ async fn fetch_resolutions(
 }
 
 async fn fetch_balances(
-    tx: &mut super::WriteTx,
+    tx: &mut super::Tx,
     ids: impl Iterator<Item = i64>,
 ) -> Result<HashMap<i64, Balance>, StoreError> {
     let ids: Vec<i64> = ids.collect();
@@ -1338,7 +1338,7 @@ async fn fetch_balances(
 }
 
 async fn write_entries(
-    tx: &mut super::WriteTx,
+    tx: &mut super::Tx,
     rows: &[EntryRow],
     created_at: &str,
 ) -> Result<(), StoreError> {
@@ -1369,7 +1369,7 @@ async fn write_entries(
     Ok(())
 }
 
-async fn write_postings(tx: &mut super::WriteTx, rows: &[PostingRow]) -> Result<(), StoreError> {
+async fn write_postings(tx: &mut super::Tx, rows: &[PostingRow]) -> Result<(), StoreError> {
     let backend = backend_of(tx);
     BulkInsert {
         head: "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending)",
@@ -1393,7 +1393,7 @@ async fn write_postings(tx: &mut super::WriteTx, rows: &[PostingRow]) -> Result<
 }
 
 async fn write_balances(
-    tx: &mut super::WriteTx,
+    tx: &mut super::Tx,
     balances: &HashMap<i64, Balance>,
     touched: &HashSet<i64>,
 ) -> Result<(), StoreError> {
@@ -1419,10 +1419,7 @@ async fn write_balances(
     Ok(())
 }
 
-async fn write_heads(
-    tx: &mut super::WriteTx,
-    heads: &HashMap<String, Head>,
-) -> Result<(), StoreError> {
+async fn write_heads(tx: &mut super::Tx, heads: &HashMap<String, Head>) -> Result<(), StoreError> {
     let backend = backend_of(tx);
     let heads: Vec<(&String, &Head)> = heads.iter().collect();
     BulkInsert {
@@ -1498,7 +1495,7 @@ pub struct SideRow {
 }
 
 async fn write_side_rows<'a>(
-    tx: &mut super::WriteTx,
+    tx: &mut super::Tx,
     rows: impl Iterator<Item = &'a SideRow>,
 ) -> Result<(), StoreError> {
     // Group the rows by table (tables in order of first appearance, rows in their order) so they go

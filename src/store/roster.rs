@@ -176,7 +176,7 @@ impl Store {
     /// The stored entries of `program` for these ID numbers.
     async fn roster_by_ids(
         &self,
-        tx: &mut super::WriteTx,
+        tx: &mut super::Tx,
         program: &str,
         ids: &[&str],
     ) -> Result<HashMap<String, RosterEntry>, StoreError> {
