@@ -764,7 +764,7 @@ pub async fn city_summary(
     }
     for row in sqlx::query(
         "SELECT b.county_code, CAST(SUM(l.amount) AS BIGINT) FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-         WHERE EXISTS (SELECT 1 FROM entries e WHERE e.idem_key = 'post:' || l.payment_key) GROUP BY b.county_code",
+         WHERE EXISTS (SELECT 1 FROM payout_results e WHERE e.payment_key = l.payment_key AND e.status = 'paid') GROUP BY b.county_code",
     )
     .fetch_all(store.pool())
     .await?

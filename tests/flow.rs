@@ -1730,3 +1730,174 @@ fn disbursement_lines_count_person_months() {
         }
     });
 }
+
+/// One row of a CSV report per program and county: column name → value.
+fn report_rows(csv: &str) -> Vec<HashMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader.headers().expect("headers").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("row");
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The reconciliation of county 440513's MBDK books: (paid, pending, failed, ties).
+fn reconciliation_440513(ledger: &Ledger) -> (String, String, String, String) {
+    let csv = ledger.ok(&["report", "reconciliation"]).stdout;
+    let rows = report_rows(&csv);
+    let row = rows
+        .iter()
+        .find(|r| r["program"] == "MBDK" && r["county_code"] == "440513")
+        .unwrap_or_else(|| panic!("no 440513 row:\n{csv}"));
+    (
+        row["paid"].clone(),
+        row["pending"].clone(),
+        row["failed"].clone(),
+        row["ties"].clone(),
+    )
+}
+
+/// A batch is one pending entry: the bank's first answer posts it, each failed line's money comes
+/// back by an entry of its own, a line no answer has named yet is pending (sent) and the books tie
+/// at every step; a batch the bank rejects whole is voided and moves nothing.
+#[test]
+fn a_batch_is_settled_by_its_first_answer_and_its_failed_lines_come_back() {
+    let people = people();
+    on_every_backend(|ledger| {
+        let (batch, lines) = small_year_start(ledger, &people);
+        let total: i64 = lines.iter().map(|l| l.amount).sum();
+        // The unit's held account as `balances` lists it (balance and reserved).
+        let unit_held = |ledger: &Ledger| -> String {
+            let csv = ledger.balances(&["--all"]);
+            let lines: Vec<&str> = csv
+                .lines()
+                .filter(|l| l.contains(UNITS[2].0) && l.contains("held"))
+                .collect();
+            assert_eq!(lines.len(), 1, "{csv}");
+            lines[0].to_string()
+        };
+        let (paid, pending, _, ties) = reconciliation_440513(ledger);
+        assert_eq!((paid.as_str(), ties.as_str()), ("0.00", "OK"));
+        assert_eq!(pending, yuan(total));
+        let reserved = unit_held(ledger);
+
+        // The bank's success file first, naming every line but the last.
+        let (last, rest) = lines.split_last().expect("lines");
+        let ok_rows: Vec<(u32, &str, i64)> =
+            rest.iter().map(|l| (l.line_no, "paid", l.amount)).collect();
+        let ok = ledger.write("ok.csv", csv_answer(&batch, &ok_rows));
+        ledger
+            .ok(&["payout", "result", ok, "--date", "2025-01-09"])
+            .assert_stdout_has(&format!("{} paid, 0 failed", rest.len()));
+        let (paid, pending, failed, ties) = reconciliation_440513(ledger);
+        assert_eq!(
+            ties, "OK",
+            "the books tie with a line sent and not answered"
+        );
+        assert_eq!(paid, yuan(total - last.amount));
+        assert_eq!(pending, yuan(last.amount), "the unanswered line is pending");
+        assert_eq!(failed, "0.00");
+        assert_ne!(
+            unit_held(ledger),
+            reserved,
+            "the batch's money left the unit"
+        );
+
+        // Then the failure file: the last line failed, its money back with the unit.
+        let before = unit_held(ledger);
+        let bad = ledger.write(
+            "bad.csv",
+            csv_answer(&batch, &[(last.line_no, "failed", last.amount)]),
+        );
+        ledger
+            .ok(&["payout", "result", bad, "--date", "2025-01-10"])
+            .assert_stdout_has("0 paid, 1 failed");
+        let (paid, pending, failed, ties) = reconciliation_440513(ledger);
+        assert_eq!(ties, "OK");
+        assert_eq!(paid, yuan(total - last.amount));
+        assert_eq!(pending, "0.00");
+        assert_eq!(failed, yuan(last.amount));
+        assert_ne!(
+            unit_held(ledger),
+            before,
+            "the failed line's money came back"
+        );
+        let trace = ledger
+            .ok(&[
+                "trace",
+                "--entry",
+                &format!("failed:payment:{batch}:{}", last.line_no),
+            ])
+            .stdout;
+        assert!(trace.contains(&format!("payment:{batch}")), "{trace}");
+
+        // The month's next batch pays the failed line again, and only it.
+        let before_retry = unit_held(ledger);
+        let run = ledger.ok(&[
+            "payout",
+            "create",
+            "--unit",
+            UNITS[2].0,
+            "--program",
+            "MBDK",
+            "--month",
+            "2025-01",
+            "--date",
+            "2025-01-12",
+            "--format",
+            "csv",
+            "--out",
+            "bank",
+        ]);
+        let (retry, file) = created_batch(&run);
+        let retried = read_bank_file(&ledger.read_bytes(&file), "csv");
+        assert_eq!(retried.len(), 1, "{retried:?}");
+        assert_eq!(retried[0].amount, last.amount);
+
+        // The bank rejects the retry batch whole: its entry is voided, nothing moved.
+        let (_, pending, _, ties) = reconciliation_440513(ledger);
+        assert_eq!(
+            (pending, ties.as_str()),
+            (yuan(last.amount), "OK"),
+            "the retry is reserved"
+        );
+        let rejected = ledger.write(
+            "rejected.csv",
+            csv_answer(&retry, &[(retried[0].line_no, "failed", last.amount)]),
+        );
+        ledger
+            .ok(&["payout", "result", rejected, "--date", "2025-01-13"])
+            .assert_stdout_has("0 paid, 1 failed");
+        let (_, pending, failed, ties) = reconciliation_440513(ledger);
+        assert_eq!(ties, "OK");
+        assert_eq!(pending, "0.00");
+        assert_eq!(failed, yuan(2 * last.amount));
+        let trace = ledger
+            .ok(&["trace", "--entry", &format!("void:payment:{retry}")])
+            .stdout;
+        assert!(trace.contains(&format!("payment:{retry}")), "{trace}");
+        assert_eq!(
+            unit_held(ledger),
+            before_retry,
+            "a voided batch leaves the unit's funds as they were"
+        );
+        assert!(
+            ledger
+                .refused(&[
+                    "trace",
+                    "--entry",
+                    &format!("failed:payment:{retry}:{}", retried[0].line_no)
+                ])
+                .stderr
+                .contains("no entry with key"),
+            "a rejected batch's lines need no money back"
+        );
+    });
+}

@@ -728,23 +728,23 @@ fn an_entry_is_traced_up_and_down_the_chain() {
             let postings = trail_text(&trace.sections[2]).join("\n");
             assert!(postings.contains("U440511001:held | 5100.00"), "{postings}");
             assert!(postings.contains("440511:held | -5100.00"), "{postings}");
-            // A bank result: what it refers to, and the payment's chain up to the release.
+            // A bank answer: the batch's entry it posts, and the payment's chain up to the release.
             let post =
-                inspect::trace_entry(&store, "post:payment:U440511001-MBDK-2025-01-2:1", false)
+                inspect::trace_entry(&store, "post:payment:U440511001-MBDK-2025-01-2", false)
                     .await
                     .expect("trace");
             let links = trail_text(&post.sections[3]).join("\n");
             assert!(
-                links.contains("指向 refers to | payment:U440511001-MBDK-2025-01-2:1"),
+                links.contains("指向 refers to | payment:U440511001-MBDK-2025-01-2"),
                 "{links}"
             );
             let chain = trail_text(&post.sections[0]).join("\n");
             // The payment entry itself recognised the month's entitlement: no separate accrual.
             assert!(!chain.contains("accrual:"), "{chain}");
-            let payment =
-                inspect::trace_entry(&store, "payment:U440511001-MBDK-2025-01-2:1", false)
-                    .await
-                    .expect("trace");
+            // The batch's one entry: a leg per line, the unit's funds on the other side.
+            let payment = inspect::trace_entry(&store, "payment:U440511001-MBDK-2025-01-2", false)
+                .await
+                .expect("trace");
             let legs = trail_text(&payment.sections[2]).join("\n");
             assert!(legs.contains("440511********0221:paid | "), "{legs}");
             assert!(legs.contains("U440511001:held | -"), "{legs}");
@@ -754,6 +754,19 @@ fn an_entry_is_traced_up_and_down_the_chain() {
             );
             assert!(chain.contains("省级下达"), "{chain}");
             assert!(!post.to_text().contains(LI));
+            // A failed line's money back to the unit: its own entry, on the line's chain.
+            let failed =
+                inspect::trace_entry(&store, "failed:payment:U440511001-MBDK-2025-01-1:2", false)
+                    .await
+                    .unwrap_or_else(|e| panic!("[{kind:?}] {e}"));
+            let legs = trail_text(&failed.sections[2]).join("\n");
+            assert!(legs.contains("U440511001:held | 800.00"), "{legs}");
+            assert!(legs.contains("440511********0221:paid | -800.00"), "{legs}");
+            let chain = trail_text(&failed.sections[0]).join("\n");
+            assert!(
+                chain.contains("县级拨付 | disbursement:金财拨〔2025〕2号:U440511001"),
+                "{chain}"
+            );
             store.close().await;
         }
     });

@@ -163,11 +163,11 @@ async fn plant_duplicate(store: &Store, dir: &Path) {
     let batch = "UA1-MBDK-2025-02-LEGACY";
     let entries = vec![
         NewEntry::normal(
-            format!("payment:{batch}:1"),
+            format!("payment:{batch}"),
             day("2025-03-14"),
             "440511",
             "MBDK",
-            format!("发放 {batch} 第1行"),
+            format!("发放 {batch} 2025-02 1行"),
             vec![
                 Posting {
                     account: AccountRef::new(id.clone(), AccountKind::Paid),

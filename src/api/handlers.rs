@@ -853,7 +853,7 @@ async fn create_batch(
         },
     )
     .await?;
-    audit.entries([format!("payment:{}:1..{}", report.batch_id, report.lines)]);
+    audit.entries([format!("payment:{}", report.batch_id)]);
     audit.detail(format!(
         "batch {} of {} lines, {}",
         report.batch_id, report.lines, report.total
@@ -999,7 +999,10 @@ async fn bank_result(
     .await;
     let _ = std::fs::remove_dir_all(&dir);
     let report = report?;
-    audit.entries([format!("post/void:payment:{}:*", report.batch_id)]);
+    audit.entries([
+        format!("post/void:payment:{}", report.batch_id),
+        format!("failed:payment:{}:*", report.batch_id),
+    ]);
     audit.detail(format!(
         "bank result for {}: {} paid, {} failed, {} already",
         report.batch_id, report.paid, report.failed, report.already

@@ -94,7 +94,7 @@ pub enum Command {
     Roster(RosterCommand),
     /// 记账: post the entries of a CSV file (entry_key,date,county_code,program,account,amount,memo)
     Post(PostArgs),
-    /// 两阶段: post or void a pending entry (a payout line waiting for the bank)
+    /// 两阶段: post or void a pending entry (a payout batch waiting for the bank)
     #[command(subcommand)]
     Pending(PendingCommand),
     /// 冲销: reverse a posted entry with a new entry that negates it
@@ -679,9 +679,9 @@ pub struct PostArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum PendingCommand {
-    /// Let a pending entry take effect (the bank paid the line)
+    /// Let a pending entry take effect (the bank paid it)
     Post(ResolveArgs),
-    /// Cancel a pending entry and release its reservation (the bank refused the line)
+    /// Cancel a pending entry and release its reservation (the bank refused it)
     Void(ResolveArgs),
 }
 

@@ -66,7 +66,7 @@ pub async fn report(
         "SELECT b.county_code, b.program, b.unit_code, e.entry_date, CAST(SUM(l.amount) AS BIGINT), \
            MIN(l.payment_key), COUNT(*) \
          FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-         JOIN entries e ON e.idem_key = 'post:' || l.payment_key \
+         JOIN payout_results e ON e.payment_key = l.payment_key AND e.status = 'paid' \
          GROUP BY b.county_code, b.program, b.unit_code, e.entry_date",
     )
     .fetch_all(store.pool())

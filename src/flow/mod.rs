@@ -9,9 +9,11 @@
 //! - funds on hand: `440511:held` (county finance), `U…:held` (a disbursing unit);
 //! - a person: `ID:paid` (paid to the person, 已发放支出), `ID:receivable` (to recover, 追回).
 //!
-//! A payout line is one pending entry (Dr person paid, Cr unit held) that the bank's answer posts
-//! or voids; a void moves nothing, and the month's claim (`payout_claims`, with the amount owed)
-//! leaves the person owed, ready for a retry batch.
+//! A payout batch is one pending entry (Dr each line's person paid, Cr unit held), as the bank pays
+//! it; the bank's first answer posts it (or voids it, if the bank paid none of it). Each line's
+//! answer is kept in `payout_results`; a failed line's money comes back to the unit
+//! (`failed:payment:BATCH:LINE`, Dr unit held / Cr person paid) and the month's claim
+//! (`payout_claims`, with the amount owed) leaves the person owed, ready for a retry batch.
 
 pub mod bank;
 pub mod deadlines;

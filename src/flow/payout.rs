@@ -1,8 +1,9 @@
 //! 发放: payout batches. A batch pays each eligible person of one unit for one month: one pending
-//! entry per line (the person's paid account ← the unit's held funds) recognises the month's
-//! entitlement and reserves the unit's funds, and the bank file is written. The bank's answer posts
-//! the paid lines and voids the failed ones; a voided line's month stays owed (its claim says so)
-//! until a later batch pays it.
+//! entry for the batch (a leg per line: the person's paid account ← the unit's held funds) reserves
+//! the unit's funds, each line's claim records the month owed, and the bank file is written. The
+//! bank's first answer posts the entry (voids it if nothing was paid); each line's answer is kept in
+//! `payout_results`, and a failed line's money comes back to the unit by an entry of its own, its
+//! month staying owed (its claim says so) until a later batch pays it.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -191,11 +192,9 @@ async fn line_states(
     let mut states: HashMap<String, Vec<(&'static str, String)>> = HashMap::new();
     for chunk in ids.chunks(4_000) {
         let sql = format!(
-            "SELECT c.id_number, c.payment_key, \
-               (SELECT COUNT(*) FROM entries p WHERE p.idem_key = 'post:' || c.payment_key), \
-               (SELECT COUNT(*) FROM entries v WHERE v.idem_key = 'void:' || c.payment_key), \
+            "SELECT c.id_number, c.payment_key, r.status, \
                (SELECT COUNT(*) FROM entries n WHERE n.idem_key = c.payment_key AND n.kind = 'normal') \
-             FROM payout_claims c \
+             FROM payout_claims c LEFT JOIN payout_results r ON r.payment_key = c.payment_key \
              WHERE c.program = $1 AND c.month = $2 AND c.id_number IN ({})",
             crate::store::in_list(3, chunk.len())
         );
@@ -206,13 +205,12 @@ async fn line_states(
             query = query.bind(id.clone());
         }
         for row in query.fetch_all(store.pool()).await? {
-            let posted: i64 = row.try_get(2)?;
-            let voided: i64 = row.try_get(3)?;
-            let direct: i64 = row.try_get(4)?;
-            let state = match (posted + direct, voided) {
-                (0, 0) => "pending",
-                (_, 0) => "paid",
-                _ => "failed",
+            let answer: Option<String> = row.try_get(2)?;
+            let direct: i64 = row.try_get(3)?;
+            let state = match (direct, answer.as_deref()) {
+                (0, None) => "pending",
+                (0, Some("failed")) => "failed",
+                _ => "paid",
             };
             states
                 .entry(row.try_get(0)?)
@@ -345,6 +343,15 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         };
         payable.push((person, owed, account, attempt));
     }
+    if payable.len() >= crate::ledger::POSTINGS_PER_ENTRY_MAX {
+        return Err(StoreError::Invalid(format!(
+            "unit {} owes {} people for {month} in {}: a batch is one entry of at most {} lines; no batch written",
+            unit.code,
+            payable.len(),
+            program.code(),
+            crate::ledger::POSTINGS_PER_ENTRY_MAX - 1
+        )));
+    }
     let warnings = shared_accounts(&payable);
     let batches_before = sqlx::query(
         "SELECT COUNT(*) FROM payout_batches WHERE unit_code = $1 AND program = $2 AND month = $3",
@@ -388,7 +395,7 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
             }
         )));
     }
-    let mut entries = Vec::new();
+    let mut legs = Vec::with_capacity(payable.len() + 1);
     let mut side = Vec::new();
     let mut lines = Vec::new();
     let mut total = Fen::ZERO;
@@ -402,9 +409,8 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         if *attempt > 0 {
             retries += 1;
         }
-        // One entry recognises the month's entitlement and pays it: pending (the unit's funds
-        // reserved) until the bank answers; posted, the person's paid account takes it; voided,
-        // nothing moved and the claim says the month is still owed.
+        // The line's own key: its claim, its bank answer and (if the bank fails it) the entry
+        // that returns its money name the line by it.
         let payment_key = format!("payment:{batch_id}:{line_no}");
         side.push(
             Claim {
@@ -416,28 +422,12 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
                 county: &unit.county,
                 amount,
             }
-            .row(entries.len()),
+            .row(0),
         );
-        entries.push(
-            NewEntry::normal(
-                payment_key.clone(),
-                request.date,
-                &unit.county,
-                program.code(),
-                format!("发放 {batch_id} 第{line_no}行 {month} {}", owed.tier),
-                vec![
-                    Posting {
-                        account: AccountRef::new(person.id_number.clone(), AccountKind::Paid),
-                        amount,
-                    },
-                    Posting {
-                        account: AccountRef::new(unit.code.clone(), AccountKind::Held),
-                        amount: Fen(-amount.get()),
-                    },
-                ],
-            )
-            .pending(),
-        );
+        legs.push(Posting {
+            account: AccountRef::new(person.id_number.clone(), AccountKind::Paid),
+            amount,
+        });
         side.push(SideRow {
             entry: None,
             table: "payout_lines",
@@ -471,6 +461,23 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
             purpose: format!("{} {month}", program.name()),
         });
     }
+    // One pending entry pays the batch, as the bank pays it: each line's person's paid account
+    // (a leg per line, in line order) ← the unit's held funds, reserved until the bank answers.
+    // Posted, the people's accounts take it and the failed lines' money is returned line by line;
+    // voided (the whole batch rejected), nothing moved. Each line's claim says what month it owes.
+    legs.push(Posting {
+        account: AccountRef::new(unit.code.clone(), AccountKind::Held),
+        amount: Fen(-total.get()),
+    });
+    let entries = [NewEntry::normal(
+        batch_entry_key(&batch_id),
+        request.date,
+        &unit.county,
+        program.code(),
+        format!("发放 {batch_id} {month} {}行", legs.len() - 1),
+        legs,
+    )
+    .pending()];
     let batch = PayoutBatch {
         batch_id: batch_id.clone(),
         unit_code: unit.code.clone(),
@@ -606,7 +613,31 @@ pub async fn batch_lines(store: &Store, batch_id: &str) -> Result<Vec<StoredLine
     Ok(lines)
 }
 
-/// Reads the bank's answer for a batch: paid lines are posted, failed lines voided. Reading the same
+/// The key of a batch's one payment entry (its lines are `payment:BATCH:LINE`).
+pub fn batch_entry_key(batch_id: &str) -> String {
+    format!("payment:{batch_id}")
+}
+
+/// What the bank has said of a batch's lines so far: line key → paid (true) or failed (false).
+async fn answered_lines(
+    store: &Store,
+    batch_id: &str,
+) -> Result<HashMap<String, bool>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT r.payment_key, r.status FROM payout_lines l \
+         JOIN payout_results r ON r.payment_key = l.payment_key WHERE l.batch_id = $1",
+    )
+    .bind(batch_id.to_string())
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get::<String, _>(1)? == "paid")))
+        .collect()
+}
+
+/// Reads the bank's answer for a batch. The batch's first answer settles its one pending entry
+/// (posted, or voided if the bank paid none of it); each failed line's money comes back to the unit
+/// (`failed:payment:BATCH:LINE`, Dr unit held / Cr person paid) and its month stays owed. Reading the same
 /// answer again changes nothing; an answer that contradicts an earlier one is refused.
 pub async fn result(
     store: &Store,
@@ -721,68 +752,130 @@ pub async fn result(
         errors.push(format!("{file}: refused, nothing was recorded"));
         return Err(StoreError::Invalid(errors.join("\n")));
     }
-    let keys: Vec<String> = wanted
-        .iter()
-        .flat_map(|(_, _, k)| [format!("post:{k}"), format!("void:{k}")])
-        .collect();
-    let done = store.existing_keys(&keys).await?;
-    let mut entries = Vec::new();
+    // What the bank said of each line before, and whether the batch's entry is settled yet.
+    let earlier = answered_lines(store, &answer.batch_id).await?;
+    let entry_key = batch_entry_key(&answer.batch_id);
+    let settled = store
+        .existing_keys(&[format!("post:{entry_key}"), format!("void:{entry_key}")])
+        .await?;
+    let county: String = batch.try_get(2)?;
+    let unit: String = batch.try_get(0)?;
+    let mut results = Vec::new();
+    let mut returns = Vec::new();
     for (line, id, payment_key) in &wanted {
-        let (paid_before, failed_before) = (
-            done.contains(&format!("post:{payment_key}")),
-            done.contains(&format!("void:{payment_key}")),
-        );
         let paid_now = line.status == LineStatus::Paid;
-        if (paid_now && paid_before) || (!paid_now && failed_before) {
-            report.already += 1;
-            continue;
-        }
-        if paid_before || failed_before {
+        if let Some(paid_before) = earlier.get(payment_key.as_str()) {
+            if *paid_before == paid_now {
+                report.already += 1;
+                continue;
+            }
             return Err(StoreError::Invalid(format!(
                 "{file} row {}: line {} was recorded as {} before; the bank now says otherwise: refused, nothing was recorded",
                 line.source_row,
                 line.line_no,
-                if paid_before { "paid" } else { "failed" }
+                if *paid_before { "paid" } else { "failed" }
             )));
         }
-        let (kind, prefix, memo) = match &line.status {
-            LineStatus::Paid => (
-                EntryKind::Post,
-                "post",
-                format!("银行成功 {}", answer.batch_id),
-            ),
+        let (status, memo) = match &line.status {
+            LineStatus::Paid => {
+                report.paid += 1;
+                ("paid", None)
+            }
             LineStatus::Failed { code, reason } => {
+                report.failed += 1;
                 report
                     .failures
                     .push((line.line_no, code.clone(), reason.clone()));
-                (EntryKind::Void, "void", format!("银行失败 {code} {reason}"))
+                let amount = stored[&i64::from(line.line_no)].amount;
+                returns.push((
+                    payment_key.clone(),
+                    id.clone(),
+                    amount,
+                    line.line_no,
+                    code,
+                    reason,
+                ));
+                (
+                    "failed",
+                    Some(
+                        format!("银行失败 {code} {reason}")
+                            .chars()
+                            .take(200)
+                            .collect::<String>(),
+                    ),
+                )
             }
         };
         if line.deceased {
             report.deceased.push(id.clone());
         }
-        if kind == EntryKind::Post {
-            report.paid += 1;
+        results.push(SideRow {
+            entry: None,
+            table: "payout_results",
+            columns: &["payment_key", "status", "entry_date", "memo"],
+            values: vec![
+                payment_key.clone().into(),
+                status.into(),
+                date.format("%Y-%m-%d").to_string().into(),
+                memo.map_or(SideValue::Null, SideValue::from),
+            ],
+        });
+    }
+    // The batch's first answer settles its entry, as the bank takes a batch's money at once: voided
+    // if the bank failed every line of it (a rejected batch), else posted; the money of each failed
+    // line comes back to the unit. A line not answered yet stays pending in the claims' and the
+    // reports' eyes (sent, not confirmed) until an answer names it.
+    let mut entries = Vec::new();
+    let everything_failed = report.paid == 0 && earlier.is_empty() && returns.len() == stored.len();
+    if !results.is_empty() && settled.is_empty() {
+        let (kind, prefix) = if everything_failed {
+            (EntryKind::Void, "void")
         } else {
-            report.failed += 1;
-        }
+            (EntryKind::Post, "post")
+        };
         entries.push(NewEntry {
-            key: format!("{prefix}:{payment_key}"),
+            key: format!("{prefix}:{entry_key}"),
             date,
             county: String::new(),
             program: String::new(),
             kind,
-            memo: memo.chars().take(200).collect(),
+            memo: format!(
+                "银行应答 {}: {} 成功, {} 失败",
+                answer.batch_id, report.paid, report.failed
+            ),
             postings: Vec::new(),
-            refers_to: Some(payment_key.clone()),
+            refers_to: Some(entry_key.clone()),
         });
+    }
+    if !(everything_failed && settled.is_empty()) {
+        for (payment_key, id, amount, line_no, code, reason) in returns {
+            let memo = format!("银行退回 {} 第{line_no}行 {code} {reason}", answer.batch_id);
+            entries.push(NewEntry::normal(
+                format!("failed:{payment_key}"),
+                date,
+                &county,
+                &program,
+                memo.chars().take(200).collect::<String>(),
+                vec![
+                    Posting {
+                        account: AccountRef::new(unit.clone(), AccountKind::Held),
+                        amount,
+                    },
+                    Posting {
+                        account: AccountRef::new(id, AccountKind::Paid),
+                        amount: Fen(-amount.get()),
+                    },
+                ],
+            ));
+        }
     }
     let hash = crate::ledger::hash::to_hex(&{
         use sha2::Digest;
         let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
         digest
     });
-    let side = [SideRow {
+    let mut side = results;
+    side.push(SideRow {
         entry: None,
         table: "bank_results",
         columns: &[
@@ -804,7 +897,7 @@ pub async fn result(
             SideValue::Int(report.paid as i64),
             SideValue::Int(report.failed as i64),
         ],
-    }];
+    });
     store
         .post_with(&entries, BatchMode::AllOrNothing, &side)
         .await?;
@@ -868,7 +961,7 @@ pub async fn recover(
         store.backend(),
         "SELECT l.id_number, l.month, l.amount FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
          WHERE b.program = $1 AND l.id_number IN ({list}) \
-           AND EXISTS (SELECT 1 FROM entries e WHERE e.idem_key = 'post:' || l.payment_key)",
+           AND EXISTS (SELECT 1 FROM payout_results r WHERE r.payment_key = l.payment_key AND r.status = 'paid')",
         &[program.code()],
         &ids,
     )

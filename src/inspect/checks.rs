@@ -248,7 +248,7 @@ async fn paid_lines(store: &Store, as_of: NaiveDate) -> Result<Vec<Paid>, Inspec
     let rows = sqlx::query(
         "SELECT l.batch_id, l.line_no, b.program, b.county_code, l.id_number, l.account, l.amount, l.month \
          FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-         JOIN entries e ON e.idem_key = 'post:' || l.payment_key WHERE e.entry_date <= $1",
+         JOIN payout_results e ON e.payment_key = l.payment_key AND e.status = 'paid' WHERE e.entry_date <= $1",
     )
     .bind(as_of.format("%Y-%m-%d").to_string())
     .fetch_all(store.pool())

@@ -288,10 +288,10 @@ fn covers(f: &FlowRow, month: &str) -> bool {
 
 async fn payout_lines_of(store: &Store, id_number: &str) -> Result<Vec<LineRow>, InspectError> {
     let sql = "SELECT b.program, b.batch_id, l.line_no, b.unit_code, b.file_name, b.business_date, \
-               l.month, l.amount, l.payment_key, p.entry_date, p.memo, v.entry_date, v.memo \
+               l.month, l.amount, l.payment_key, p.entry_date, '银行成功 ' || l.batch_id, v.entry_date, v.memo \
                FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-               LEFT JOIN entries p ON p.idem_key = 'post:' || l.payment_key \
-               LEFT JOIN entries v ON v.idem_key = 'void:' || l.payment_key \
+               LEFT JOIN payout_results p ON p.payment_key = l.payment_key AND p.status = 'paid' \
+               LEFT JOIN payout_results v ON v.payment_key = l.payment_key AND v.status = 'failed' \
                WHERE l.id_number = $1 ORDER BY l.month, b.batch_id, l.line_no";
     let rows = sqlx::query(portable(store.backend(), sql.to_string()))
         .bind(id_number.to_string())
@@ -932,10 +932,9 @@ async fn unit_lines(
 ) -> Result<Vec<Vec<Cell>>, InspectError> {
     let rows = sqlx::query(portable(
         store.backend(),
-        "SELECT l.payment_key, b.business_date, b.batch_id, l.line_no, l.month, l.amount, \
-         (SELECT COUNT(*) FROM entries p WHERE p.idem_key = 'post:' || l.payment_key), \
-         (SELECT COUNT(*) FROM entries v WHERE v.idem_key = 'void:' || l.payment_key) \
+        "SELECT l.payment_key, b.business_date, b.batch_id, l.line_no, l.month, l.amount, r.status \
          FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
+         LEFT JOIN payout_results r ON r.payment_key = l.payment_key \
          WHERE b.program = $1 AND b.unit_code = $2 ORDER BY l.month, b.batch_id, l.line_no"
             .into(),
     ))
@@ -949,8 +948,7 @@ async fn unit_lines(
         if !months.is_empty() && !months.contains(&month) {
             continue;
         }
-        let posted: i64 = r.try_get(6)?;
-        let voided: i64 = r.try_get(7)?;
+        let answer: Option<String> = r.try_get(6)?;
         let batch: String = r.try_get(2)?;
         let line_no: i64 = r.try_get(3)?;
         out.push(vec![
@@ -961,10 +959,10 @@ async fn unit_lines(
             Cell::text(format!("{batch} 第{line_no}行")),
             Cell::text(month),
             money(r.try_get(5)?),
-            Cell::text(match (posted, voided) {
-                (0, 0) => "pending",
-                (_, 0) => "paid",
-                _ => "failed",
+            Cell::text(match answer.as_deref() {
+                None => "pending",
+                Some("paid") => "paid",
+                Some(_) => "failed",
             }),
         ]);
     }
@@ -1188,14 +1186,14 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
                 chain.push(row);
             }
         }
-        ("payment", _) => {
+        ("payment" | "failed", _) => {
+            // payment:BATCH (the batch's entry, or its post or void), failed:payment:BATCH:LINE.
+            let batch = base.split(':').nth(if prefix == "failed" { 2 } else { 1 });
             let line = sqlx::query(portable(
                 store.backend(),
-                "SELECT l.month, b.unit_code FROM payout_lines l \
-                 JOIN payout_batches b ON b.batch_id = l.batch_id WHERE l.payment_key = $1"
-                    .into(),
+                "SELECT month, unit_code FROM payout_batches WHERE batch_id = $1".into(),
             ))
-            .bind(base.clone())
+            .bind(batch.unwrap_or_default().to_string())
             .fetch_optional(store.pool())
             .await?;
             if let Some(r) = line {

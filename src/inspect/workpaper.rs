@@ -211,9 +211,9 @@ async fn posted_lines(
     which: Which<'_>,
 ) -> Result<Vec<Line>, InspectError> {
     let base = "SELECT l.batch_id, l.line_no, l.id_number, l.name, l.account, l.amount, l.month, \
-         b.unit_code, b.county_code, b.business_date, e.entry_date, e.memo \
+         b.unit_code, b.county_code, b.business_date, e.entry_date, '银行成功 ' || l.batch_id \
          FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-         JOIN entries e ON e.idem_key = 'post:' || l.payment_key \
+         JOIN payout_results e ON e.payment_key = l.payment_key AND e.status = 'paid' \
          WHERE b.program = $1 AND l.month >= $2 AND l.month <= $3";
     let mut lines = Vec::new();
     let chunks: Vec<Vec<String>> = match &which {
@@ -308,7 +308,7 @@ async fn population(
         "SELECT l.batch_id, b.county_code, {pack} \
          FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
          WHERE b.program = $1 AND l.month >= $2 AND l.month <= $3 \
-           AND EXISTS (SELECT 1 FROM entries e WHERE e.idem_key = 'post:' || l.payment_key)"
+           AND EXISTS (SELECT 1 FROM payout_results e WHERE e.payment_key = l.payment_key AND e.status = 'paid')"
     );
     if county.is_some() {
         sql.push_str(" AND b.county_code = $4");

@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::money::Fen;
 
 /// An entry may carry at most this many postings (TigerBeetle style: every collection has a limit).
-pub const POSTINGS_PER_ENTRY_MAX: usize = 64;
+/// A payout batch is one entry with a leg per line and the unit's, so this bounds a batch too.
+pub const POSTINGS_PER_ENTRY_MAX: usize = 100_000;
 /// Longest idempotency key, memo and owner code we accept, in characters.
 pub const KEY_CHARS_MAX: usize = 200;
 /// The largest amount one posting may carry: 1,000亿元 (10^13 fen). No subsidy movement comes near
@@ -360,12 +361,14 @@ pub fn apply<K: Clone + Eq + std::hash::Hash>(
     };
     // Stage every change first, so that a refusal leaves `balances` untouched.
     let mut next: Vec<(K, AccountKind, Balance)> = Vec::with_capacity(postings.len());
+    // Where each staged account is in `next` (a payout batch's entry has a leg per line).
+    let mut staged: HashMap<K, usize> = HashMap::with_capacity(postings.len());
     let mut stage = |account: &K,
                      account_kind: AccountKind,
                      balance_change: Fen,
                      reserved_change: Fen|
      -> Result<(), LedgerError> {
-        let position = next.iter().position(|(k, _, _)| k == account);
+        let position = staged.get(account).copied();
         let current = match position {
             Some(p) => next[p].2,
             None => balances.get(account).copied().unwrap_or_default(),
@@ -382,7 +385,10 @@ pub fn apply<K: Clone + Eq + std::hash::Hash>(
         };
         match position {
             Some(p) => next[p].2 = updated,
-            None => next.push((account.clone(), account_kind, updated)),
+            None => {
+                staged.insert(account.clone(), next.len());
+                next.push((account.clone(), account_kind, updated));
+            }
         }
         Ok(())
     };
