@@ -943,7 +943,8 @@ pub struct ResultOut {
     pub failures: Vec<String>,
 }
 
-/// The bank's answer to a batch (the raw file as the body): paid lines posted, failed lines voided.
+/// The bank's answer to a batch (the raw file as the body): its first answer posts the batch (voids it
+/// if every line failed), each failed line's money comes back to the unit and its month stays owed.
 /// Reading the same answer twice changes nothing.
 #[utoipa::path(post, path = "/api/v1/bank-results", tag = "payout", security(("bearer" = [])),
     params(ResultParams),

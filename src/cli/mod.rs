@@ -440,7 +440,8 @@ pub enum PayoutCommand {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
-    /// Read the bank's answer (success/failure file, CSV with status, or ISO 20022 pain.002)
+    /// Read the bank's answer (success/failure file, CSV with status, or ISO 20022 pain.002): the first
+    /// answer posts the batch, a failed line's money comes back to the unit
     Result {
         file: PathBuf,
         /// The business date the answer is booked on [default: today]
