@@ -1343,7 +1343,16 @@ fn small_year_start(ledger: &Ledger, people: &[Person]) -> (String, Vec<BankLine
         "--covers",
         "2025-01..2025-06",
     ]);
-    let run = ledger.ok(&[
+    let run = unit_batch_for_january(ledger, "2025-01-08");
+    let (batch, file) = created_batch(&run);
+    let lines = read_bank_file(&ledger.read_bytes(&file), "csv");
+    assert!(lines.len() >= 3, "a batch of several lines: {lines:?}");
+    (batch, lines)
+}
+
+/// `payout create` for the third unit's MBDK January, dated `date`, its bank file as CSV.
+fn unit_batch_for_january(ledger: &Ledger, date: &str) -> Run {
+    ledger.ok(&[
         "payout",
         "create",
         "--unit",
@@ -1353,16 +1362,12 @@ fn small_year_start(ledger: &Ledger, people: &[Person]) -> (String, Vec<BankLine
         "--month",
         "2025-01",
         "--date",
-        "2025-01-08",
+        date,
         "--format",
         "csv",
         "--out",
         "bank",
-    ]);
-    let (batch, file) = created_batch(&run);
-    let lines = read_bank_file(&ledger.read_bytes(&file), "csv");
-    assert!(lines.len() >= 3, "a batch of several lines: {lines:?}");
-    (batch, lines)
+    ])
 }
 
 fn csv_answer(batch: &str, rows: &[(u32, &str, i64)]) -> String {
@@ -1840,22 +1845,7 @@ fn a_batch_is_settled_by_its_first_answer_and_its_failed_lines_come_back() {
 
         // The month's next batch pays the failed line again, and only it.
         let before_retry = unit_held(ledger);
-        let run = ledger.ok(&[
-            "payout",
-            "create",
-            "--unit",
-            UNITS[2].0,
-            "--program",
-            "MBDK",
-            "--month",
-            "2025-01",
-            "--date",
-            "2025-01-12",
-            "--format",
-            "csv",
-            "--out",
-            "bank",
-        ]);
+        let run = unit_batch_for_january(ledger, "2025-01-12");
         let (retry, file) = created_batch(&run);
         let retried = read_bank_file(&ledger.read_bytes(&file), "csv");
         assert_eq!(retried.len(), 1, "{retried:?}");
