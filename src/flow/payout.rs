@@ -847,7 +847,8 @@ pub async fn result(
             refers_to: Some(entry_key.clone()),
         });
     }
-    if !(everything_failed && settled.is_empty()) {
+    // (A batch voided has no failed line to return: nothing of it moved.)
+    if !everything_failed {
         for (payment_key, id, amount, line_no, code, reason) in returns {
             let memo = format!("银行退回 {} 第{line_no}行 {code} {reason}", answer.batch_id);
             entries.push(NewEntry::normal(
