@@ -578,27 +578,31 @@ pub struct StoredLine {
     pub account: String,
     pub amount: Fen,
     pub payment_key: String,
+    /// What the bank has said of the line so far: paid (true), failed (false), nothing yet (None).
+    pub answer: Option<bool>,
 }
 
-/// The lines of a written batch, in line order (none for an unknown batch). Read packed: a
-/// province-year answers 3.3 million lines.
+/// The lines of a written batch, in line order, with the bank's answer to each so far (none for
+/// an unknown batch). Read packed: a province-year answers 3.3 million lines.
 pub async fn batch_lines(store: &Store, batch_id: &str) -> Result<Vec<StoredLine>, StoreError> {
     use crate::store::packed;
     let sql = packed::select(
         &[
-            "CAST(line_no AS TEXT)",
-            "id_number",
-            "name",
-            "account",
-            "CAST(amount AS TEXT)",
-            "payment_key",
+            "CAST(l.line_no AS TEXT)",
+            "l.id_number",
+            "l.name",
+            "l.account",
+            "CAST(l.amount AS TEXT)",
+            "l.payment_key",
+            "r.status",
         ],
-        Some("line_no"),
-        "FROM payout_lines WHERE batch_id = $1",
+        Some("l.line_no"),
+        "FROM payout_lines l LEFT JOIN payout_results r ON r.payment_key = l.payment_key \
+         WHERE l.batch_id = $1",
     );
     let query = sqlx::query(portable(store.backend(), sql)).bind(batch_id.to_string());
     let mut lines = Vec::new();
-    packed::fetch(query, store.pool(), 6, |row| {
+    packed::fetch(query, store.pool(), 7, |row| {
         lines.push(StoredLine {
             line_no: packed::int(row, 0)?,
             id_number: packed::text(row, 1)?.to_string(),
@@ -606,6 +610,7 @@ pub async fn batch_lines(store: &Store, batch_id: &str) -> Result<Vec<StoredLine
             account: packed::text(row, 3)?.to_string(),
             amount: Fen(packed::int(row, 4)?),
             payment_key: packed::text(row, 5)?.to_string(),
+            answer: row[6].map(|status| status == "paid"),
         });
         Ok(())
     })
@@ -616,23 +621,6 @@ pub async fn batch_lines(store: &Store, batch_id: &str) -> Result<Vec<StoredLine
 /// The key of a batch's one payment entry (its lines are `payment:BATCH:LINE`).
 pub fn batch_entry_key(batch_id: &str) -> String {
     format!("payment:{batch_id}")
-}
-
-/// What the bank has said of a batch's lines so far: line key → paid (true) or failed (false).
-async fn answered_lines(
-    store: &Store,
-    batch_id: &str,
-) -> Result<HashMap<String, bool>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT r.payment_key, r.status FROM payout_lines l \
-         JOIN payout_results r ON r.payment_key = l.payment_key WHERE l.batch_id = $1",
-    )
-    .bind(batch_id.to_string())
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get::<String, _>(1)? == "paid")))
-        .collect()
 }
 
 /// Reads the bank's answer for a batch. The batch's first answer settles its one pending entry
@@ -753,7 +741,10 @@ pub async fn result(
         return Err(StoreError::Invalid(errors.join("\n")));
     }
     // What the bank said of each line before, and whether the batch's entry is settled yet.
-    let earlier = answered_lines(store, &answer.batch_id).await?;
+    let earlier: HashMap<&str, bool> = stored
+        .values()
+        .filter_map(|l| Some((l.payment_key.as_str(), l.answer?)))
+        .collect();
     let entry_key = batch_entry_key(&answer.batch_id);
     let settled = store
         .existing_keys(&[format!("post:{entry_key}"), format!("void:{entry_key}")])

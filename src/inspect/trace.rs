@@ -288,10 +288,10 @@ fn covers(f: &FlowRow, month: &str) -> bool {
 
 async fn payout_lines_of(store: &Store, id_number: &str) -> Result<Vec<LineRow>, InspectError> {
     let sql = "SELECT b.program, b.batch_id, l.line_no, b.unit_code, b.file_name, b.business_date, \
-               l.month, l.amount, l.payment_key, p.entry_date, '银行成功 ' || l.batch_id, v.entry_date, v.memo \
+               l.month, l.amount, l.payment_key, r.status, r.entry_date, \
+               COALESCE(r.memo, '银行成功 ' || l.batch_id) \
                FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-               LEFT JOIN payout_results p ON p.payment_key = l.payment_key AND p.status = 'paid' \
-               LEFT JOIN payout_results v ON v.payment_key = l.payment_key AND v.status = 'failed' \
+               LEFT JOIN payout_results r ON r.payment_key = l.payment_key \
                WHERE l.id_number = $1 ORDER BY l.month, b.batch_id, l.line_no";
     let rows = sqlx::query(portable(store.backend(), sql.to_string()))
         .bind(id_number.to_string())
@@ -299,7 +299,13 @@ async fn payout_lines_of(store: &Store, id_number: &str) -> Result<Vec<LineRow>,
         .await?;
     rows.iter()
         .map(|r| {
-            let pair = |d: Option<String>, m: Option<String>| d.map(|d| (d, m.unwrap_or_default()));
+            // The bank's answer, if any: (day, memo) as paid or as failed.
+            let status: Option<String> = r.try_get(9)?;
+            let answer: Option<(String, String)> = match r.try_get::<Option<String>, _>(10)? {
+                Some(day) => Some((day, r.try_get(11)?)),
+                None => None,
+            };
+            let paid = status.as_deref() == Some("paid");
             Ok(LineRow {
                 program: r.try_get(0)?,
                 batch: r.try_get(1)?,
@@ -310,8 +316,8 @@ async fn payout_lines_of(store: &Store, id_number: &str) -> Result<Vec<LineRow>,
                 month: r.try_get(6)?,
                 amount: r.try_get(7)?,
                 payment_key: r.try_get(8)?,
-                posted: pair(r.try_get(9)?, r.try_get(10)?),
-                voided: pair(r.try_get(11)?, r.try_get(12)?),
+                posted: answer.clone().filter(|_| paid),
+                voided: answer.filter(|_| !paid),
             })
         })
         .collect()
