@@ -633,7 +633,7 @@ async fn pay_units(
         paid.lines += report.lines;
         // The bank's answer: 0.5-1% failures (户名不符, closed cards).
         let failure_rate = 5 + rng.below(6);
-        let (ok, failed) = bank_answer(store, &report.batch_id, &mut rng, failure_rate).await?;
+        let (ok, failed) = bank_answer(&report.file, &mut rng, failure_rate)?;
         paid.failed += failed.1;
         for (bytes, suffix) in [(ok.0, "success"), (failed.0, "failure")] {
             if bytes.is_empty() {
@@ -649,24 +649,33 @@ async fn pay_units(
     Ok(paid)
 }
 
+/// A bank answer file's bytes (empty when it has no line) and its number of lines.
+type AnswerFile = (Vec<u8>, usize);
+
 /// The bank's success and failure files for a batch (批量代发 layout), with `per_mille` failures.
-async fn bank_answer(
-    store: &Store,
-    batch_id: &str,
+/// The bank reads the batch file the unit sent it (`file`), as a bank does: its header names the
+/// unit and the batch, each `D` record a line to pay.
+fn bank_answer(
+    file: &Path,
     rng: &mut Rng,
     per_mille: u64,
-) -> Result<((Vec<u8>, usize), (Vec<u8>, usize)), StoreError> {
-    use sqlx::Row;
-    let unit: String = sqlx::query("SELECT unit_code FROM payout_batches WHERE batch_id = $1")
-        .bind(batch_id.to_string())
-        .fetch_one(store.pool())
-        .await?
-        .try_get(0)?;
+) -> Result<(AnswerFile, AnswerFile), StoreError> {
+    let bytes =
+        std::fs::read(file).map_err(|e| StoreError::Invalid(format!("{}: {e}", file.display())))?;
+    let (text, _, _) = encoding_rs::GBK.decode(&bytes);
+    let damaged = |what: &str| StoreError::Invalid(format!("{}: {what}", file.display()));
+    let mut records = text.lines().map(|l| l.split('|').collect::<Vec<_>>());
+    let header = records.next().ok_or_else(|| damaged("empty batch file"))?;
+    let (Some(&"H"), Some(unit), Some(batch_id)) = (header.first(), header.get(1), header.get(2))
+    else {
+        return Err(damaged("no H record first"));
+    };
     let mut ok = Vec::new();
     let mut failed = Vec::new();
-    for stored in flow::payout::batch_lines(store, batch_id).await? {
-        let (line, name, account, amount) =
-            (stored.line_no, stored.name, stored.account, stored.amount);
+    for record in records {
+        let [_, line, name, account, amount, ..] = record[..] else {
+            return Err(damaged("a D record with fewer than five fields"));
+        };
         if rng.chance(per_mille) {
             let (code, reason) = if rng.chance(500) {
                 ("E01", "户名不符")

@@ -519,7 +519,7 @@ fn write_daifa(batch: &PayoutBatch, checked: &Checked<'_>) -> Result<Vec<u8>, Ba
         checked.ids.len(),
         checked.total
     );
-    push_gbk(&mut out, &header, batch, "header")?;
+    push_gbk(&mut out, &header, batch, || "header".to_owned())?;
     for (line, id) in &checked.ids {
         let text = format!(
             "D|{}|{}|{}|{}|{ID_TYPE_RESIDENT_CARD}|{}|{}|\r\n",
@@ -530,14 +530,20 @@ fn write_daifa(batch: &PayoutBatch, checked: &Checked<'_>) -> Result<Vec<u8>, Ba
             id.full(),
             line.purpose
         );
-        push_gbk(&mut out, &text, batch, &format!("line {}", line.line_no))?;
+        push_gbk(&mut out, &text, batch, || format!("line {}", line.line_no))?;
     }
     Ok(out)
 }
 
 /// Encodes one record; a character outside GBK would otherwise become an
-/// HTML numeric reference (`&#…;`) and the bank would see a wrong name.
-fn push_gbk(out: &mut Vec<u8>, text: &str, batch: &PayoutBatch, at: &str) -> Result<(), BankError> {
+/// HTML numeric reference (`&#…;`) and the bank would see a wrong name. `at` names the record, and
+/// is only called to say where the file went wrong.
+fn push_gbk(
+    out: &mut Vec<u8>,
+    text: &str,
+    batch: &PayoutBatch,
+    at: impl FnOnce() -> String,
+) -> Result<(), BankError> {
     let (bytes, _, had_errors) = encoding_rs::GBK.encode(text);
     if had_errors {
         let culprit = text
@@ -546,7 +552,7 @@ fn push_gbk(out: &mut Vec<u8>, text: &str, batch: &PayoutBatch, at: &str) -> Res
             .map_or_else(String::new, |c| format!(" (U+{:04X})", u32::from(c)));
         return Err(BankError::InvalidBatch {
             batch_id: batch.batch_id.clone(),
-            at: at.to_owned(),
+            at: at(),
             rule: format!(
                 "contains a character{culprit} that GBK cannot encode, and 批量代发 files are GBK; agree a substitute spelling with the bank"
             ),

@@ -271,6 +271,12 @@ impl Store {
                 refused: report.refused,
             });
         }
+        // Written unit by unit: a unit's people then lie together in the table (SQLite keeps rows in
+        // the order they were added), and a unit's monthly batch reads a few pages of them instead
+        // of one page per person spread across the county's.
+        rows.sort_by(|a, b| {
+            (&a.county, &a.unit, &a.id_number).cmp(&(&b.county, &b.unit, &b.id_number))
+        });
         let updates: Vec<String> = ROSTER_COLUMNS
             .split(',')
             .map(str::trim)
