@@ -399,8 +399,12 @@ pub async fn run(
             let (from, to, released, n) = halves[h];
             progress.stage("releases", h, 2);
             for program in [&mbdk, &xqzz] {
-                // The roster priced once for the three levels' releases of the half-year.
-                let needs = flow::county_needs(store, program, from, to, None).await?;
+                // The roster priced once for the half-year: the three levels' releases and every
+                // county's disbursement to its units.
+                let flow::PeriodNeeds {
+                    counties: needs,
+                    units: mut unit_needs,
+                } = flow::period_needs(store, program, from, to).await?;
                 for level in [Level::Province, Level::City, Level::County] {
                     let document = match level {
                         Level::Province => format!(
@@ -440,7 +444,11 @@ pub async fn run(
                     let days = if late.contains(&county) { 45 } else { 12 };
                     let day = released + chrono::Duration::days(days);
                     disbursed.insert(county.clone(), day);
-                    flow::disburse(
+                    let units = unit_needs
+                        .remove(county.as_str())
+                        .unwrap_or_else(|| Ok(flow::UnitNeeds::new()))
+                        .map_err(StoreError::Invalid)?;
+                    flow::disburse_with_needs(
                         store,
                         flow::DisburseRequest {
                             program,
@@ -452,6 +460,7 @@ pub async fn run(
                             amounts: None,
                             dry_run: false,
                         },
+                        units,
                     )
                     .await?;
                 }

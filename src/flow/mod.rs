@@ -121,20 +121,64 @@ pub async fn county_needs(
 ) -> Result<BTreeMap<String, Need>, StoreError> {
     let mut needs: BTreeMap<String, Need> = BTreeMap::new();
     for (person, rows) in roster_entitlements(store, program, from, to, county).await? {
-        if rows.is_empty() {
-            continue;
-        }
-        let need = needs.entry(person.county.clone()).or_default();
-        need.persons += 1;
-        for e in &rows {
-            need.person_months += 1;
-            need.total = add(need.total, e.amount)?;
-            need.province = add(need.province, e.province_share)?;
-            need.city = add(need.city, e.city_share)?;
-            need.county = add(need.county, e.county_share)?;
+        add_county_need(&mut needs, &person, &rows)?;
+    }
+    Ok(needs)
+}
+
+/// Adds a person's entitlements to their county's need.
+fn add_county_need(
+    needs: &mut BTreeMap<String, Need>,
+    person: &crate::roster::RosterEntry,
+    rows: &[Entitlement],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let need = needs.entry(person.county.clone()).or_default();
+    need.persons += 1;
+    for e in rows {
+        need.person_months += 1;
+        need.total = add(need.total, e.amount)?;
+        need.province = add(need.province, e.province_share)?;
+        need.city = add(need.city, e.city_share)?;
+        need.county = add(need.county, e.county_share)?;
+    }
+    Ok(())
+}
+
+/// A period's needs from one pricing of the program's whole roster: each county's (for the three
+/// levels' releases, [`allocate_with_needs`]) and each county's units' (for its disbursement,
+/// [`disburse_with_needs`]). A county whose roster cannot be disbursed (someone owed has no unit)
+/// has the reason instead of its units' needs, for its disbursement to report.
+pub async fn period_needs(
+    store: &Store,
+    program: &Program,
+    from: YearMonth,
+    to: YearMonth,
+) -> Result<PeriodNeeds, StoreError> {
+    let mut needs = PeriodNeeds::default();
+    for (person, rows) in roster_entitlements(store, program, from, to, None).await? {
+        add_county_need(&mut needs.counties, &person, &rows)?;
+        let units = needs
+            .units
+            .entry(person.county.clone())
+            .or_insert_with(|| Ok(UnitNeeds::new()));
+        if let Ok(slots) = units
+            && let Err(e) = add_unit_need(slots, &person, rows)
+        {
+            *units = Err(e.to_string());
         }
     }
     Ok(needs)
+}
+
+/// See [`period_needs`].
+#[derive(Debug, Default)]
+pub struct PeriodNeeds {
+    pub counties: BTreeMap<String, Need>,
+    /// By county: its units' needs, or why its roster cannot be disbursed.
+    pub units: BTreeMap<String, Result<UnitNeeds, String>>,
 }
 
 impl TransferLine {
@@ -420,27 +464,37 @@ pub async fn unit_needs(
 ) -> Result<UnitNeeds, StoreError> {
     let mut needs: UnitNeeds = BTreeMap::new();
     for (person, rows) in roster_entitlements(store, program, from, to, Some(county)).await? {
-        if rows.is_empty() {
-            continue;
-        }
-        let Some(unit) = person.unit.clone() else {
-            return Err(StoreError::Invalid(format!(
-                "{} ({}) is owed money but has no disbursing unit on the roster: set unit_code",
-                person.name,
-                crate::id_number::IdNumber::parse(&person.id_number)
-                    .map(|i| i.masked())
-                    .unwrap_or_default()
-            )));
-        };
-        let slot = needs.entry(unit).or_default();
-        slot.0 += 1;
-        for e in rows {
-            slot.2 += 1;
-            let month = slot.1.entry(e.month).or_insert(Fen::ZERO);
-            *month = add(*month, e.amount)?;
-        }
+        add_unit_need(&mut needs, &person, rows)?;
     }
     Ok(needs)
+}
+
+/// Adds a person's entitlements to the need of the unit that pays them.
+fn add_unit_need(
+    needs: &mut UnitNeeds,
+    person: &crate::roster::RosterEntry,
+    rows: Vec<Entitlement>,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let Some(unit) = person.unit.clone() else {
+        return Err(StoreError::Invalid(format!(
+            "{} ({}) is owed money but has no disbursing unit on the roster: set unit_code",
+            person.name,
+            crate::id_number::IdNumber::parse(&person.id_number)
+                .map(|i| i.masked())
+                .unwrap_or_default()
+        )));
+    };
+    let slot = needs.entry(unit).or_default();
+    slot.0 += 1;
+    for e in rows {
+        slot.2 += 1;
+        let month = slot.1.entry(e.month).or_insert(Fen::ZERO);
+        *month = add(*month, e.amount)?;
+    }
+    Ok(())
 }
 
 /// 拨付: county finance passes funds to its disbursing units (county held → unit held).
@@ -448,9 +502,26 @@ pub async fn disburse(
     store: &Store,
     request: DisburseRequest<'_>,
 ) -> Result<Vec<TransferLine>, StoreError> {
+    let needs = unit_needs(
+        store,
+        request.program,
+        request.county,
+        request.from,
+        request.to,
+    )
+    .await?;
+    disburse_with_needs(store, request, needs).await
+}
+
+/// [`disburse`] with the county's units' needs already computed for the same program and months
+/// (by [`unit_needs`], or for every county at once by [`period_needs`]).
+pub async fn disburse_with_needs(
+    store: &Store,
+    request: DisburseRequest<'_>,
+    needs: UnitNeeds,
+) -> Result<Vec<TransferLine>, StoreError> {
     let program = request.program;
     let county = request.county;
-    let needs = unit_needs(store, program, county, request.from, request.to).await?;
     let units: HashMap<String, String> = store
         .units()
         .await?
