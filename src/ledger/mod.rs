@@ -347,7 +347,8 @@ impl Balance {
 /// Applies one entry's effect to the balances it touches, refusing an overdraft of `held`.
 /// Accounts are named by any key `K` (the store uses account ids); `describe` names one for errors.
 /// `pending_postings` are the postings of the pending entry that a `Post`/`Void` resolves.
-/// On error nothing in `balances` has changed.
+/// On error nothing in `balances` has changed. Returns the accounts whose balance or reservation it
+/// changed (a pending entry's credits change nothing until it is posted).
 pub fn apply<K: Clone + Eq + std::hash::Hash>(
     kind: EntryKind,
     postings: &[(K, AccountKind, Fen)],
@@ -355,7 +356,7 @@ pub fn apply<K: Clone + Eq + std::hash::Hash>(
     balances: &mut HashMap<K, Balance>,
     entry_key: &str,
     describe: &dyn Fn(&K) -> String,
-) -> Result<(), LedgerError> {
+) -> Result<Vec<K>, LedgerError> {
     let overflow = || LedgerError::Overflow {
         key: entry_key.to_string(),
     };
@@ -431,10 +432,12 @@ pub fn apply<K: Clone + Eq + std::hash::Hash>(
             });
         }
     }
+    let mut changed = Vec::with_capacity(next.len());
     for (account, _, balance) in next {
-        balances.insert(account, balance);
+        balances.insert(account.clone(), balance);
+        changed.push(account);
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Every way the ledger refuses an entry, most fundamental first. Each names the entry's key.

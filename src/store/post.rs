@@ -444,7 +444,7 @@ impl Store {
                 )?;
                 continue;
             };
-            if let Err(error) = ledger::apply(
+            let changed = match ledger::apply(
                 entry.kind,
                 &postings,
                 &pending_postings,
@@ -452,9 +452,12 @@ impl Store {
                 &entry.key,
                 &describe,
             ) {
-                refuse(&mut outcomes, index, error)?;
-                continue;
-            }
+                Ok(changed) => changed,
+                Err(error) => {
+                    refuse(&mut outcomes, index, error)?;
+                    continue;
+                }
+            };
             // Accepted: give it the county's next number and link it into the chain.
             let head = heads
                 .get_mut(&s.county)
@@ -463,8 +466,9 @@ impl Store {
             let chain = hash::chain_hash(&head.hash, seq, &created_at, &content);
             head.seq = seq;
             head.hash = chain;
-            touched.extend(postings.iter().map(|(id, _, _)| *id));
-            touched.extend(pending_postings.iter().map(|(id, _, _)| *id));
+            // Only the balances that moved are written again (a batch's pending entry moves the
+            // unit's reservation, not its 600 people's balances).
+            touched.extend(changed);
             let pending = entry.kind == EntryKind::Pending;
             for (leg, (account, _, amount)) in postings.iter().enumerate() {
                 posting_rows.push(PostingRow {
