@@ -645,7 +645,7 @@ impl Store {
                     if !seen.insert(owner.as_str()) || regions.get(owner).is_some() {
                         continue;
                     }
-                    match cache.units.get(owner) {
+                    match cache.owners.get(owner) {
                         Some(county) => {
                             counties.insert(owner.clone(), county.clone());
                         }
@@ -656,7 +656,7 @@ impl Store {
         }
         // Persons first (a payout batch names thousands), then units among what is left (a few):
         // two lists of one parameter per owner, not one list bound twice.
-        for (table, key, is_unit) in [("persons", "id_number", false), ("units", "code", true)] {
+        for (table, key) in [("persons", "id_number"), ("units", "code")] {
             let wanted: Vec<String> = unknown
                 .iter()
                 .filter(|o| !counties.contains_key(o.as_str()))
@@ -682,9 +682,7 @@ impl Store {
             .await?;
             let mut cache = self.cache.lock().expect("cache lock");
             for (code, county) in found {
-                if is_unit {
-                    cache.units.insert(code.clone(), county.clone());
-                }
+                cache.owners.insert(code.clone(), county.clone());
                 counties.insert(code, county);
             }
         }
