@@ -732,3 +732,105 @@ pub async fn return_funds(
         .await?;
     Ok(outcomes.remove(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id_number::make_id;
+    use crate::roster::RosterEntry;
+    use crate::store::Unit;
+
+    fn teacher(county: &str, n: u16, unit: Option<&str>) -> (u64, RosterEntry) {
+        let birth = NaiveDate::from_ymd_opt(1950, 3, 1).expect("date");
+        let id = make_id(county, birth, n);
+        (
+            u64::from(n),
+            RosterEntry {
+                program: "MBDK".into(),
+                id_number: id.as_str().to_string(),
+                name: format!("教师{n}"),
+                sex: id.sex(),
+                birth_date: birth,
+                semesters: Some(40),
+                county: county.into(),
+                township: None,
+                unit: unit.map(str::to_string),
+                bank_account: Some(format!("6222020000000000{n:03}")),
+                exclusion: None,
+                death_date: None,
+                guardian_name: None,
+                guardian_id_number: None,
+                enrolled_from: None,
+                category: None,
+                employed_from: None,
+                employer_kind: None,
+                left_date: None,
+                left_reason: None,
+            },
+        )
+    }
+
+    /// One pricing of the whole roster gives what `county_needs` and each county's `unit_needs`
+    /// give, and a county with an owed person lacking a unit carries `unit_needs`' refusal.
+    #[tokio::test]
+    async fn period_needs_are_the_county_and_unit_needs_of_one_pricing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("l.db").to_str().expect("path"))
+            .await
+            .expect("open");
+        store.init().await.expect("init");
+        let program = store.program("MBDK").await.expect("MBDK");
+        let unit = |code: &str, county: &str| Unit {
+            code: code.into(),
+            name: format!("{code} 教育局"),
+            county: county.into(),
+            township: None,
+            kind: "education_bureau".into(),
+        };
+        store
+            .register_units(&[
+                unit("E1", "440511"),
+                unit("E2", "440511"),
+                unit("E3", "441900"),
+            ])
+            .await
+            .expect("units");
+        let roster = vec![
+            teacher("440511", 1, Some("E1")),
+            teacher("440511", 2, Some("E2")),
+            teacher("440511", 3, Some("E2")),
+            teacher("441900", 4, Some("E3")),
+            teacher("440513", 5, None),
+        ];
+        store
+            .roster_import("MBDK", &roster, false)
+            .await
+            .expect("roster");
+        let (from, to): (YearMonth, YearMonth) = (
+            "2025-01".parse().expect("month"),
+            "2025-06".parse().expect("month"),
+        );
+        let period = period_needs(&store, &program, from, to)
+            .await
+            .expect("priced");
+        let counties = county_needs(&store, &program, from, to, None)
+            .await
+            .expect("county needs");
+        assert_eq!(period.counties, counties);
+        assert_eq!(period.counties["440511"].persons, 3);
+        for county in ["440511", "441900"] {
+            let units = unit_needs(&store, &program, county, from, to)
+                .await
+                .expect("unit needs");
+            assert_eq!(period.units[county].as_ref().expect("disbursable"), &units);
+        }
+        assert_eq!(period.units["440511"].as_ref().expect("E1, E2").len(), 2);
+        let refused = unit_needs(&store, &program, "440513", from, to)
+            .await
+            .expect_err("no unit");
+        assert_eq!(
+            period.units["440513"].as_ref().expect_err("no unit"),
+            &refused.to_string()
+        );
+    }
+}
