@@ -271,29 +271,16 @@ pub async fn run(
                 id = next_id(county, birth, &mut rng);
             }
             let units = &mbdk_units[county];
+            // Drawn in the order the fields were always drawn: the same seed, the same year.
+            let teacher = name(&mut rng);
             teachers.push((
                 0,
                 RosterEntry {
-                    program: "MBDK".into(),
-                    id_number: id.as_str().to_string(),
-                    name: name(&mut rng),
-                    sex: id.sex(),
-                    birth_date: birth,
                     semesters: Some(2 + rng.below(69) as u32),
-                    county: county.clone(),
-                    township: None,
                     unit: Some(units[rng.below(units.len() as u64) as usize].clone()),
                     bank_account: Some(format!("62220{:014}", rng.below(100_000_000_000_000))),
                     exclusion: rng.chance(8).then(|| "retired_in_plan".to_string()),
-                    death_date: None,
-                    guardian_name: None,
-                    guardian_id_number: None,
-                    enrolled_from: None,
-                    category: None,
-                    employed_from: None,
-                    employer_kind: None,
-                    left_date: None,
-                    left_reason: None,
+                    ..RosterEntry::new("MBDK", &id, teacher, county)
                 },
             ));
         }
@@ -306,29 +293,15 @@ pub async fn run(
             let id = next_id(county, birth, &mut rng);
             let units = &xqzz_units[county];
             let enrolled = [ym(2023, 9), ym(2024, 2), ym(2024, 9)][rng.below(3) as usize];
+            let child = name(&mut rng);
             children.push((
                 0,
                 RosterEntry {
-                    program: "XQZZ".into(),
-                    id_number: id.as_str().to_string(),
-                    name: name(&mut rng),
-                    sex: id.sex(),
-                    birth_date: birth,
-                    semesters: None,
-                    county: county.clone(),
-                    township: None,
                     unit: Some(units[rng.below(units.len() as u64) as usize].clone()),
                     bank_account: Some(format!("62170{:014}", rng.below(100_000_000_000_000))),
-                    exclusion: None,
-                    death_date: None,
                     guardian_name: Some(name(&mut rng)),
-                    guardian_id_number: None,
                     enrolled_from: Some(enrolled),
-                    category: None,
-                    employed_from: None,
-                    employer_kind: None,
-                    left_date: None,
-                    left_reason: None,
+                    ..RosterEntry::new("XQZZ", &id, child, county)
                 },
             ));
         }

@@ -746,26 +746,10 @@ mod tests {
         (
             u64::from(n),
             RosterEntry {
-                program: "MBDK".into(),
-                id_number: id.as_str().to_string(),
-                name: format!("教师{n}"),
-                sex: id.sex(),
-                birth_date: birth,
                 semesters: Some(40),
-                county: county.into(),
-                township: None,
                 unit: unit.map(str::to_string),
                 bank_account: Some(format!("6222020000000000{n:03}")),
-                exclusion: None,
-                death_date: None,
-                guardian_name: None,
-                guardian_id_number: None,
-                enrolled_from: None,
-                category: None,
-                employed_from: None,
-                employer_kind: None,
-                left_date: None,
-                left_reason: None,
+                ..RosterEntry::new("MBDK", &id, format!("教师{n}"), county)
             },
         )
     }

@@ -524,6 +524,33 @@ pub fn parse_life_events(table: &Table, file: &str, deaths: bool) -> Result<Life
 }
 
 impl RosterEntry {
+    /// `id`'s person on `program`'s roster in `county`, known by name only: sex and birth date from
+    /// the ID number, every other field empty (set them with struct update syntax).
+    pub fn new(program: &str, id: &IdNumber, name: String, county: &str) -> RosterEntry {
+        RosterEntry {
+            program: program.to_string(),
+            id_number: id.as_str().to_string(),
+            name,
+            sex: id.sex(),
+            birth_date: id.birth_date(),
+            semesters: None,
+            county: county.to_string(),
+            township: None,
+            unit: None,
+            bank_account: None,
+            exclusion: None,
+            death_date: None,
+            guardian_name: None,
+            guardian_id_number: None,
+            enrolled_from: None,
+            category: None,
+            employed_from: None,
+            employer_kind: None,
+            left_date: None,
+            left_reason: None,
+        }
+    }
+
     /// What the entitlement engine needs to know of this person.
     pub fn beneficiary(&self, regions: &RegionTable) -> crate::program::Beneficiary {
         let city = regions
