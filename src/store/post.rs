@@ -1646,6 +1646,48 @@ mod tests {
         assert!(verify.broken.is_empty(), "{:?}", verify.broken);
     }
 
+    /// The store checkpoints SQLite's log itself, outside the writer's turn, every so many rows:
+    /// with a checkpoint every 1,000 rows the log starts over and stays a few batches long, where
+    /// without one (SQLite's own mark is 200,000 pages) it would hold every batch written.
+    #[tokio::test]
+    async fn the_store_checkpoints_the_log_every_so_many_rows() {
+        let (store, dir) = ledger().await;
+        store.checkpoint_every(1_000);
+        let wal = dir.path().join("ledger.db-wal");
+        let mut sizes = Vec::new();
+        for batch in 0..40 {
+            // 100 entries of two legs: 300 rows, and every few batches a checkpoint.
+            let entries: Vec<NewEntry> = (0..100)
+                .map(|i| {
+                    transfer(
+                        &format!("T-{batch}-{i}"),
+                        "440511",
+                        "U-A:held",
+                        "440511:held",
+                        1,
+                    )
+                })
+                .collect();
+            store
+                .post(&entries, BatchMode::AllOrNothing)
+                .await
+                .expect("batch posts");
+            sizes.push(std::fs::metadata(&wal).expect("the log exists").len());
+        }
+        // The log file is reused from its start after a checkpoint, so it stops growing: the last
+        // half of the batches did not make it longer than the first half did.
+        let (first, last) = sizes.split_at(20);
+        assert!(
+            last.iter().max() <= first.iter().max(),
+            "the log kept growing: {sizes:?}"
+        );
+        assert_eq!(
+            balance(&store, "440511", "U-A", "held").await,
+            6_000 + 4_000
+        );
+        assert_sound(&store).await;
+    }
+
     #[tokio::test]
     async fn a_reading_overtaken_in_its_county_is_not_written_and_is_judged_again() {
         let (store, _dir) = ledger().await;
