@@ -1605,15 +1605,14 @@ mod tests {
 
     /// Judges `entries` on a reading, as `post_with` does on SQLite, without writing.
     async fn reading(store: &Store, entries: &[NewEntry]) -> Plan {
+        reading_in(store, entries, BatchMode::AllOrNothing).await
+    }
+
+    /// `reading` in the given mode.
+    async fn reading_in(store: &Store, entries: &[NewEntry], mode: BatchMode) -> Plan {
         let mut read = store.begin_read().await.expect("reading");
         let plan = store
-            .prepare(
-                &mut read,
-                entries,
-                BatchMode::AllOrNothing,
-                vec![None; entries.len()],
-                false,
-            )
+            .prepare(&mut read, entries, mode, vec![None; entries.len()], false)
             .await
             .expect("judged on the reading");
         read.rollback().await.expect("end the reading");
@@ -1724,18 +1723,7 @@ mod tests {
             transfer("A-2", "440511", "U-A:held", "440511:held", 9_999),
             transfer("B-2", "441900", "U-B:held", "441900:held", 1_000),
         ];
-        let mut read = store.begin_read().await.expect("reading");
-        let plan = store
-            .prepare(
-                &mut read,
-                &batch,
-                BatchMode::SkipRefused,
-                vec![None; batch.len()],
-                false,
-            )
-            .await
-            .expect("judged on the reading");
-        read.rollback().await.expect("end the reading");
+        let plan = reading_in(&store, &batch, BatchMode::SkipRefused).await;
         // Meanwhile 440511 moves on by an entry of its own.
         store
             .post_one(transfer("A-3", "440511", "U-A:held", "440511:held", 500))
