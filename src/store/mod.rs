@@ -120,11 +120,14 @@ struct Growth {
     checkpoint_rows: std::sync::atomic::AtomicU64,
 }
 
-impl Default for Growth {
-    fn default() -> Growth {
+impl Growth {
+    fn new(backend: Backend) -> Growth {
         Growth {
             written: std::sync::atomic::AtomicU64::new(0),
-            next: std::sync::atomic::AtomicU64::new(100_000),
+            next: std::sync::atomic::AtomicU64::new(match backend {
+                Backend::Postgres => 100_000,
+                Backend::Sqlite => CHECKPOINT_ROWS,
+            }),
             checkpoint_rows: std::sync::atomic::AtomicU64::new(CHECKPOINT_ROWS),
         }
     }
@@ -132,12 +135,13 @@ impl Default for Growth {
 
 /// SQLite copies its write-ahead log into the database file (a checkpoint) when the log reaches
 /// `wal_autocheckpoint` pages, in the commit that crosses the mark, that is inside the writer's
-/// turn, where every other writer waits for it: on a 30-county demo eleven commits took 0.25–0.38 s
-/// each (50,000 pages then). The store checkpoints itself every this many rows written (about
-/// 10,000 pages of log), after the commit and outside the turn: the others write on meanwhile (a
-/// passive checkpoint does not stop writers). SQLite's own mark is raised to 200,000 pages, a net
-/// for what the store does not count (or a log that readers kept from restarting): two commits of
-/// that 30-county demo still met it, against seven at 50,000 beside the store's checkpoints.
+/// turn, where every other writer waits for it: on a 30-county demo (50,000 pages then) eleven
+/// commits took 0.25–0.38 s each, where the rest took under 0.1 s. The store checkpoints itself
+/// every this many rows written (about 10,000 pages of log), after the commit and outside the
+/// turn: the others write on meanwhile (a passive checkpoint does not stop writers). SQLite's own
+/// mark is raised to 200,000 pages, a net for what the store does not count (or a log that readers
+/// kept from restarting): beside the store's checkpoints, two commits of that demo still took over
+/// 0.1 s, against seven with the mark at 50,000.
 const CHECKPOINT_ROWS: u64 = 100_000;
 
 /// A transaction: `begin_write` gives one that on SQLite also holds the process's writer turn until
@@ -260,15 +264,15 @@ impl Store {
             url: redact(&url),
             cache: Mutex::new(Cache::default()),
             writer: Arc::new(tokio::sync::Mutex::new(())),
-            growth: Growth::default(),
+            growth: Growth::new(backend),
         })
     }
 
     /// Counts `rows` written by a committed transaction; on PostgreSQL, renews the statistics when
     /// the count has doubled since they were last renewed (see [`Growth`]); on SQLite, checkpoints
-    /// the log every [`CHECKPOINT_ROWS`] rows. The writer whose commit
-    /// crosses the mark renews them before it returns, while the others go on; a failure to renew
-    /// is logged, not returned (the rows are written).
+    /// the log every [`CHECKPOINT_ROWS`] rows. The writer whose commit crosses the mark does it
+    /// before it returns, while the others go on; a failure is logged, not returned (the rows are
+    /// written).
     pub(crate) async fn grew(&self, rows: usize) {
         use std::sync::atomic::Ordering;
         let written = self
