@@ -1769,6 +1769,17 @@ fn reconciliation_440513(ledger: &Ledger) -> (String, String, String, String) {
     )
 }
 
+/// One column of the reconciliation's 440513 MBDK row.
+fn reconciliation_cell_440513(ledger: &Ledger, column: &str) -> String {
+    let csv = ledger.ok(&["report", "reconciliation"]).stdout;
+    let rows = report_rows(&csv);
+    let row = rows
+        .iter()
+        .find(|r| r["program"] == "MBDK" && r["county_code"] == "440513")
+        .unwrap_or_else(|| panic!("no 440513 row:\n{csv}"));
+    row[column].clone()
+}
+
 /// A batch is one pending entry: the bank's first answer posts it, each failed line's money comes
 /// back by an entry of its own, a line no answer has named yet is pending (sent) and the books tie
 /// at every step; a batch the bank rejects whole is voided and moves nothing.
@@ -1857,6 +1868,11 @@ fn a_batch_is_settled_by_its_first_answer_and_its_failed_lines_come_back() {
             (pending, ties.as_str()),
             (yuan(last.amount), "OK"),
             "the retry is reserved"
+        );
+        assert_eq!(
+            reconciliation_cell_440513(ledger, "accrued"),
+            yuan(total),
+            "a person-month is owed once, whatever its attempts: the retry's claim replaces the failed one's"
         );
         let rejected = ledger.write(
             "rejected.csv",

@@ -288,9 +288,10 @@ async fn posted_lines(
     Ok(lines)
 }
 
-/// The population to sample: every posted payout line of the program's months (and county), with
-/// only what sampling needs (key, stratum, amount). Whether a line was posted is read from the key
-/// index alone, so the ledger's rows are not touched; the sample's lines are read in full after.
+/// The population to sample: every paid payout line of the program's months (and county), with
+/// only what sampling needs (key, stratum, amount). Whether a line was paid is read from the bank's
+/// answers (`payout_results`), so the ledger's rows are not touched; the sample's lines are read in
+/// full after.
 async fn population(
     store: &Store,
     program: &str,
@@ -304,16 +305,20 @@ async fn population(
         crate::store::Backend::Sqlite => "group_concat(l.line_no || ':' || l.amount, ',')",
         crate::store::Backend::Postgres => "string_agg(l.line_no || ':' || l.amount, ',')",
     };
+    // Walked batch by batch in the batches' key order (`CROSS JOIN` keeps SQLite to that order) and
+    // grouped by the batch's key, so the lines are packed as they come: grouped by the lines' batch
+    // column instead, SQLite sorted all of them first (a province-year's 2.3 million MBDK lines:
+    // 3.0 s against 1.6 s). The batch's county depends on its key, as PostgreSQL requires.
     let mut sql = format!(
-        "SELECT l.batch_id, b.county_code, {pack} \
-         FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-         WHERE b.program = $1 AND l.month >= $2 AND l.month <= $3 \
+        "SELECT b.batch_id, b.county_code, {pack} \
+         FROM payout_batches b CROSS JOIN payout_lines l \
+         WHERE l.batch_id = b.batch_id AND b.program = $1 AND l.month >= $2 AND l.month <= $3 \
            AND EXISTS (SELECT 1 FROM payout_results e WHERE e.payment_key = l.payment_key AND e.status = 'paid')"
     );
     if county.is_some() {
         sql.push_str(" AND b.county_code = $4");
     }
-    sql.push_str(" GROUP BY l.batch_id, b.county_code");
+    sql.push_str(" GROUP BY b.batch_id");
     let mut query = sqlx::query(portable(store.backend(), sql))
         .bind(program.to_string())
         .bind(from.to_string())
