@@ -79,6 +79,28 @@ async fn the_small_demo_runs_ties_to_the_reports_and_repeats_exactly() {
                     "[{kind:?} run {attempt}, --jobs {jobs}] another year came out"
                 ),
             }
+            // The bank's failed lines were paid again in retry batches (补发), save any the screen
+            // kept out (a death found meanwhile).
+            let counts = stdout
+                .lines()
+                .find(|l| l.contains("failed at the bank"))
+                .unwrap_or_else(|| panic!("no payout line in\n{stdout}"));
+            let number_before = |marker: &str| -> usize {
+                let head = &counts[..counts.find(marker).unwrap_or_else(|| panic!("{counts}"))];
+                let word = head.split_whitespace().last().unwrap_or_default();
+                word.trim_start_matches('(')
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{counts}"))
+            };
+            let (failed, retried, retry_batches) = (
+                number_before(" failed at the bank"),
+                number_before(" paid again in a retry batch"),
+                number_before(" of them retries"),
+            );
+            assert!(
+                failed > 0 && retried > 0 && retried <= failed && retry_batches > 0,
+                "{counts}"
+            );
             // The summary's total paid equals the payout-lines report, and every reconciliation line ties.
             let (code, recon, stderr) =
                 earmark(&db.url, db.dir.path(), &["report", "reconciliation"]);

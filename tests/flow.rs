@@ -1769,6 +1769,100 @@ fn reconciliation_440513(ledger: &Ledger) -> (String, String, String, String) {
     )
 }
 
+/// The bank files a folder of the test holds.
+fn files_in(ledger: &Ledger, folder: &str) -> usize {
+    std::fs::read_dir(ledger.path(folder)).map_or(0, |d| d.count())
+}
+
+/// `payout retry BATCH --date DATE`, its bank file as CSV into `bank/`.
+fn retry_args<'a>(batch: &'a str, date: &'a str) -> [&'a str; 9] {
+    [
+        "payout", "retry", batch, "--date", date, "--format", "csv", "--out", "bank",
+    ]
+}
+
+/// 补发: `payout retry BATCH` pays again, in a new batch of the same unit and month, exactly the
+/// lines the bank failed. It refuses, naming why and changing nothing, a batch it does not know, a
+/// batch the bank has failed none of, and a second retry while the first is still with the bank.
+#[test]
+fn payout_retry_pays_again_only_the_lines_the_bank_failed() {
+    let people = people();
+    on_every_backend(|ledger| {
+        let (batch, lines) = small_year_start(ledger, &people);
+        assert!(lines.len() >= 3, "{lines:?}");
+        let total: i64 = lines.iter().map(|l| l.amount).sum();
+
+        let before = (ledger.snapshot(), files_in(ledger, "bank"));
+        ledger
+            .refused(&retry_args(&batch, "2025-01-09"))
+            .assert_stderr_has(&format!(
+                "batch {batch}: the bank failed none of its lines (or has not answered yet)"
+            ));
+        ledger
+            .refused(&retry_args("U0-MBDK-2025-01-9", "2025-01-09"))
+            .assert_stderr_has("no payout batch U0-MBDK-2025-01-9");
+        assert_eq!(
+            (ledger.snapshot(), files_in(ledger, "bank")),
+            before,
+            "a refused retry changes nothing"
+        );
+
+        // The bank fails the first two lines and pays the rest.
+        let rows: Vec<(u32, &str, i64)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.line_no, if i < 2 { "failed" } else { "paid" }, l.amount))
+            .collect();
+        let answer = ledger.write("answer.csv", csv_answer(&batch, &rows));
+        ledger
+            .ok(&["payout", "result", answer, "--date", "2025-01-09"])
+            .assert_stdout_has(&format!("{} paid, 2 failed", lines.len() - 2));
+
+        let retried_run = ledger.ok(&retry_args(&batch, "2025-01-12"));
+        retried_run.assert_stdout_has("2 line(s)");
+        retried_run.assert_stdout_has("(2 retries of failed lines)");
+        let (retry, file) = created_batch(&retried_run);
+        assert_ne!(retry, batch);
+        let retried = read_bank_file(&ledger.read_bytes(&file), "csv");
+        let key = |l: &BankLine| (l.id.clone(), l.amount);
+        assert_eq!(
+            retried.iter().map(key).collect::<Vec<_>>(),
+            lines[..2].iter().map(key).collect::<Vec<_>>(),
+            "the retry pays the failed lines' people, the same amounts"
+        );
+
+        // While the retry is with the bank, the same person-months are not paid a third time.
+        let before = (ledger.snapshot(), files_in(ledger, "bank"));
+        ledger
+            .refused(&retry_args(&batch, "2025-01-13"))
+            .assert_stderr_has("owes nobody for 2025-01");
+        assert_eq!(
+            (ledger.snapshot(), files_in(ledger, "bank")),
+            before,
+            "a refused retry changes nothing"
+        );
+
+        // The bank pays the retry: the month is paid in full, once, and the books tie.
+        let rows: Vec<(u32, &str, i64)> = retried
+            .iter()
+            .map(|l| (l.line_no, "paid", l.amount))
+            .collect();
+        let answer = ledger.write("retry-answer.csv", csv_answer(&retry, &rows));
+        ledger
+            .ok(&["payout", "result", answer, "--date", "2025-01-13"])
+            .assert_stdout_has("2 paid, 0 failed");
+        let (paid, pending, failed, ties) = reconciliation_440513(ledger);
+        assert_eq!(ties, "OK");
+        assert_eq!(paid, yuan(total));
+        assert_eq!(pending, "0.00");
+        assert_eq!(failed, yuan(lines[0].amount + lines[1].amount));
+        assert_eq!(reconciliation_cell_440513(ledger, "accrued"), yuan(total));
+        ledger
+            .refused(&retry_args(&batch, "2025-01-14"))
+            .assert_stderr_has("already paid for 2025-01");
+    });
+}
+
 /// One column of the reconciliation's 440513 MBDK row.
 fn reconciliation_cell_440513(ledger: &Ledger, column: &str) -> String {
     let csv = ledger.ok(&["report", "reconciliation"]).stdout;

@@ -88,6 +88,7 @@ async fn pay(store: &Store, dir: &Path, program: &Program, unit: &str, month: &s
             date: day(date),
             format: BankFormat::Csv,
             out_dir: dir,
+            only: None,
         },
     )
     .await

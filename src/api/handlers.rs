@@ -850,6 +850,7 @@ async fn create_batch(
                 .unwrap_or_else(|| chrono::Local::now().date_naive()),
             format,
             out_dir: &state.out_dir,
+            only: None,
         },
     )
     .await?;

@@ -78,8 +78,13 @@ pub async fn run(store: &Store, args: DemoArgs) -> Result<ExitCode, Failure> {
         args.seed, args.scale, summary.counties, summary.units, summary.teachers, summary.children
     );
     println!(
-        "{} payout batches, {} lines, {} failed at the bank and retried; {} deaths found in October and recovered",
-        summary.batches, summary.payout_lines, summary.failed_lines, summary.deaths
+        "{} payout batches ({} of them retries), {} lines; {} failed at the bank, {} paid again in a retry batch (补发); {} deaths found in October and recovered",
+        summary.batches,
+        summary.retry_batches,
+        summary.payout_lines,
+        summary.failed_lines,
+        summary.retried_lines,
+        summary.deaths
     );
     println!();
     println!(

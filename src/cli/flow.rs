@@ -285,36 +285,26 @@ pub async fn payout(store: &Store, command: PayoutCommand) -> Result<ExitCode> {
                     date: date.unwrap_or_else(today),
                     format,
                     out_dir: &out,
+                    only: None,
                 },
             )
             .await?;
-            println!(
-                "batch {}: {} line(s), total {} ({} retr{} of failed lines); bank file {}",
-                report.batch_id,
-                report.lines,
-                report.total.grouped(),
-                report.retries,
-                if report.retries == 1 { "y" } else { "ies" },
-                report.file.display()
-            );
-            println!(
-                "every line is reserved on the unit's funds until the bank answers (earmark payout result FILE)"
-            );
-            if !report.screened.is_empty() {
-                println!("screened out ({}):", report.screened.len());
-                for hit in &report.screened {
-                    println!("  {}  {}  {}", hit.id_masked, hit.name, hit.describe());
-                }
-            }
-            if !report.warnings.is_empty() {
-                println!(
-                    "paid with a warning ({}), to check before the bank runs the file:",
-                    report.warnings.len()
-                );
-                for hit in &report.warnings {
-                    println!("  {}  {}  {}", hit.id_masked, hit.name, hit.describe());
-                }
-            }
+            print_created(&report);
+        }
+        PayoutCommand::Retry {
+            batch,
+            date,
+            format,
+            out,
+        } => {
+            let format = earmark::flow::bank::BankFormat::parse(&format)
+                .map_err(|e| Failure::refused(format!("refused: --format: {e}")))?;
+            std::fs::create_dir_all(&out)
+                .map_err(|e| Failure::trouble(format!("error: {}: {e}", out.display())))?;
+            let report =
+                flow::payout::retry(store, &batch, date.unwrap_or_else(today), format, &out)
+                    .await?;
+            print_created(&report);
         }
         PayoutCommand::Result { file, date } => {
             let report = flow::payout::result(store, &file, date.unwrap_or_else(today)).await?;
@@ -338,6 +328,37 @@ pub async fn payout(store: &Store, command: PayoutCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `payout create` and `payout retry` print of the batch they wrote.
+fn print_created(report: &flow::payout::PayoutReport) {
+    println!(
+        "batch {}: {} line(s), total {} ({} retr{} of failed lines); bank file {}",
+        report.batch_id,
+        report.lines,
+        report.total.grouped(),
+        report.retries,
+        if report.retries == 1 { "y" } else { "ies" },
+        report.file.display()
+    );
+    println!(
+        "every line is reserved on the unit's funds until the bank answers (earmark payout result FILE)"
+    );
+    if !report.screened.is_empty() {
+        println!("screened out ({}):", report.screened.len());
+        for hit in &report.screened {
+            println!("  {}  {}  {}", hit.id_masked, hit.name, hit.describe());
+        }
+    }
+    if !report.warnings.is_empty() {
+        println!(
+            "paid with a warning ({}), to check before the bank runs the file:",
+            report.warnings.len()
+        );
+        for hit in &report.warnings {
+            println!("  {}  {}  {}", hit.id_masked, hit.name, hit.describe());
+        }
+    }
 }
 
 pub async fn recover(store: &Store, command: RecoverCommand) -> Result<ExitCode> {

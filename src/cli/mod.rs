@@ -440,6 +440,21 @@ pub enum PayoutCommand {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+    /// 补发: pay again, in a new batch of the same unit and month, the lines of a batch the bank
+    /// failed, with the accounts the roster holds now (correct them there first)
+    Retry {
+        /// The batch whose failed lines are paid again
+        batch: String,
+        /// The business date [default: today]
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// daifa (批量代发 text, GBK), csv, or pain001 (ISO 20022 XML)
+        #[arg(long, default_value = "daifa")]
+        format: String,
+        /// The folder the bank file is written to
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Read the bank's answer (success/failure file, CSV with status, or ISO 20022 pain.002): the first
     /// answer posts the batch, a failed line's money comes back to the unit
     Result {

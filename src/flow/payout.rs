@@ -179,6 +179,9 @@ pub struct PayoutRequest<'a> {
     pub date: NaiveDate,
     pub format: BankFormat,
     pub out_dir: &'a Path,
+    /// Only these people of the unit (a retry of a batch's failed lines, see [`retry`]); everyone
+    /// the unit pays when `None`.
+    pub only: Option<&'a [String]>,
 }
 
 /// The state of every payout attempt of a person-month: paid, still with the bank, or failed.
@@ -275,6 +278,65 @@ impl Claim<'_> {
     }
 }
 
+/// 补发: pays again, in a new batch of the same unit, program and month, the people of `batch_id`'s
+/// lines that the bank failed (户名不符, a closed card), each with the account the roster holds now
+/// (a unit corrects a failed account on the roster before it retries). A person-month a later batch
+/// has paid meanwhile, or that is no longer owed (a death found since), is screened out as
+/// [`create`] screens it.
+pub async fn retry(
+    store: &Store,
+    batch_id: &str,
+    date: NaiveDate,
+    format: BankFormat,
+    out_dir: &Path,
+) -> Result<PayoutReport, StoreError> {
+    let Some(batch) =
+        sqlx::query("SELECT unit_code, program, month FROM payout_batches WHERE batch_id = $1")
+            .bind(batch_id.to_string())
+            .fetch_optional(store.pool())
+            .await?
+    else {
+        return Err(StoreError::Invalid(format!(
+            "no payout batch {batch_id}: nothing to pay again"
+        )));
+    };
+    let unit: String = batch.try_get(0)?;
+    let program = store.program(&batch.try_get::<String, _>(1)?).await?;
+    let month_text: String = batch.try_get(2)?;
+    let month: YearMonth = month_text
+        .parse()
+        .map_err(|e| StoreError::Invalid(format!("batch {batch_id}: month {month_text}: {e}")))?;
+    let failed: Vec<String> = sqlx::query(
+        "SELECT l.id_number FROM payout_lines l \
+         JOIN payout_results r ON r.payment_key = l.payment_key \
+         WHERE l.batch_id = $1 AND r.status = 'failed' ORDER BY l.line_no",
+    )
+    .bind(batch_id.to_string())
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|row| row.try_get(0))
+    .collect::<Result<_, _>>()?;
+    if failed.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "batch {batch_id}: the bank failed none of its lines (or has not answered yet): nothing to pay again"
+        )));
+    }
+    create(
+        store,
+        PayoutRequest {
+            program: &program,
+            unit: &unit,
+            month,
+            date,
+            format,
+            out_dir,
+            only: Some(&failed),
+        },
+    )
+    .await
+}
+
 /// Builds, posts and writes one payout batch.
 pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutReport, StoreError> {
     let program = request.program;
@@ -284,9 +346,28 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         .ok_or_else(|| StoreError::Invalid(format!("unit {} is not registered", request.unit)))?;
     let regions = store.regions().await?;
     let month = request.month;
-    let people = store
-        .roster_entries_for_unit(program.code(), &unit.code)
-        .await?;
+    let people = match request.only {
+        None => {
+            store
+                .roster_entries_for_unit(program.code(), &unit.code)
+                .await?
+        }
+        // Read by ID, not the unit's whole roster: a retry names a few people of hundreds.
+        Some(ids) => store
+            .roster_entries_by_id(program.code(), ids)
+            .await?
+            .into_iter()
+            .filter(|p| p.unit.as_deref() == Some(unit.code.as_str()))
+            .collect(),
+    };
+    if people.is_empty() && request.only.is_some() {
+        return Err(StoreError::Invalid(format!(
+            "none of the {} people to pay again is on unit {}'s {} roster now; no batch written",
+            request.only.map_or(0, <[String]>::len),
+            unit.code,
+            program.code()
+        )));
+    }
     if people.is_empty() {
         return Err(StoreError::Invalid(format!(
             "nobody on the {} roster is paid by unit {}",
