@@ -790,9 +790,14 @@ pub async fn city_summary(
             _ => {}
         }
     }
+    // Paid lines summed per batch first, in the batches' order, then per county: grouped by county
+    // at once, SQLite sorted all 3.3 million lines of a province-year (2.1 s against 1.3 s).
     for row in sqlx::query(
-        "SELECT b.county_code, CAST(SUM(l.amount) AS BIGINT) FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-         WHERE EXISTS (SELECT 1 FROM payout_results e WHERE e.payment_key = l.payment_key AND e.status = 'paid') GROUP BY b.county_code",
+        "SELECT b.county_code, CAST(SUM(x.amount) AS BIGINT) \
+         FROM (SELECT l.batch_id, SUM(l.amount) AS amount FROM payout_lines l \
+               WHERE EXISTS (SELECT 1 FROM payout_results e WHERE e.payment_key = l.payment_key AND e.status = 'paid') \
+               GROUP BY l.batch_id) x \
+         JOIN payout_batches b ON b.batch_id = x.batch_id GROUP BY b.county_code",
     )
     .fetch_all(store.pool())
     .await?

@@ -61,13 +61,19 @@ pub async fn report(
     }
     // A unit's payments of one day leave it together: as one outflow they take from the same
     // tranches, in the same order, as line by line (every one of them is dated that day), and a
-    // province-year is 3.3 million lines but about ten thousand unit-days.
+    // province-year is 3.3 million lines but about ten thousand unit-days. Summed per batch and
+    // day first, in the batches' order, then per unit-day: grouped by unit-day at once, SQLite
+    // sorted all 3.3 million lines (4.8 s against 2.2 s on the province ledger).
     let payments = sqlx::query(
-        "SELECT b.county_code, b.program, b.unit_code, e.entry_date, CAST(SUM(l.amount) AS BIGINT), \
-           MIN(l.payment_key), COUNT(*) \
-         FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-         JOIN payout_results e ON e.payment_key = l.payment_key AND e.status = 'paid' \
-         GROUP BY b.county_code, b.program, b.unit_code, e.entry_date",
+        "SELECT b.county_code, b.program, b.unit_code, x.entry_date, CAST(SUM(x.amount) AS BIGINT), \
+           MIN(x.first_key), CAST(SUM(x.lines) AS BIGINT) \
+         FROM (SELECT l.batch_id, e.entry_date, SUM(l.amount) AS amount, \
+                 MIN(l.payment_key) AS first_key, COUNT(*) AS lines \
+               FROM payout_lines l \
+               JOIN payout_results e ON e.payment_key = l.payment_key AND e.status = 'paid' \
+               GROUP BY l.batch_id, e.entry_date) x \
+         JOIN payout_batches b ON b.batch_id = x.batch_id \
+         GROUP BY b.county_code, b.program, b.unit_code, x.entry_date",
     )
     .fetch_all(store.pool())
     .await?;
