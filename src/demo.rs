@@ -635,9 +635,10 @@ async fn pay_units(
             std::fs::write(&path, bytes).map_err(io)?;
             flow::payout::result(store, &path, pay_day + chrono::Duration::days(1)).await?;
         }
-        // 补发: the unit corrects the failed lines' accounts and pays them again four days later,
-        // in a batch of their own; the bank pays every one this time. Someone no longer owed
-        // meanwhile (a death found) is screened out, as in any batch.
+        // 补发: the unit pays the failed lines again four days later, in a batch of their own, and
+        // the demo's bank pays every one this time (as it would once the unit had the accounts
+        // corrected; the demo's roster keeps them as they were). Someone no longer owed meanwhile
+        // (a death found) is screened out, as in any batch.
         if failed.1 > 0 {
             let again = pay_day + chrono::Duration::days(4);
             let retry = match flow::payout::retry(

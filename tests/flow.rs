@@ -1792,7 +1792,9 @@ fn payout_retry_pays_again_only_the_lines_the_bank_failed() {
         assert!(lines.len() >= 3, "{lines:?}");
         let total: i64 = lines.iter().map(|l| l.amount).sum();
 
-        let before = (ledger.snapshot(), files_in(ledger, "bank"));
+        // What a refused retry must leave as it was: the balances and the bank files.
+        let state = |ledger: &Ledger| (ledger.snapshot(), files_in(ledger, "bank"));
+        let before = state(ledger);
         ledger
             .refused(&retry_args(&batch, "2025-01-09"))
             .assert_stderr_has(&format!(
@@ -1801,11 +1803,7 @@ fn payout_retry_pays_again_only_the_lines_the_bank_failed() {
         ledger
             .refused(&retry_args("U0-MBDK-2025-01-9", "2025-01-09"))
             .assert_stderr_has("no payout batch U0-MBDK-2025-01-9");
-        assert_eq!(
-            (ledger.snapshot(), files_in(ledger, "bank")),
-            before,
-            "a refused retry changes nothing"
-        );
+        assert_eq!(state(ledger), before, "a refused retry changes nothing");
 
         // The bank fails the first two lines and pays the rest.
         let rows: Vec<(u32, &str, i64)> = lines
@@ -1832,15 +1830,11 @@ fn payout_retry_pays_again_only_the_lines_the_bank_failed() {
         );
 
         // While the retry is with the bank, the same person-months are not paid a third time.
-        let before = (ledger.snapshot(), files_in(ledger, "bank"));
+        let before = state(ledger);
         ledger
             .refused(&retry_args(&batch, "2025-01-13"))
             .assert_stderr_has("owes nobody for 2025-01");
-        assert_eq!(
-            (ledger.snapshot(), files_in(ledger, "bank")),
-            before,
-            "a refused retry changes nothing"
-        );
+        assert_eq!(state(ledger), before, "a refused retry changes nothing");
 
         // The bank pays the retry: the month is paid in full, once, and the books tie.
         let rows: Vec<(u32, &str, i64)> = retried
