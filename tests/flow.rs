@@ -1753,14 +1753,18 @@ fn report_rows(csv: &str) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
+/// The reconciliation's row for county 440513's MBDK books, by column.
+fn reconciliation_row_440513(ledger: &Ledger) -> HashMap<String, String> {
+    let csv = ledger.ok(&["report", "reconciliation"]).stdout;
+    report_rows(&csv)
+        .into_iter()
+        .find(|r| r["program"] == "MBDK" && r["county_code"] == "440513")
+        .unwrap_or_else(|| panic!("no 440513 row:\n{csv}"))
+}
+
 /// The reconciliation of county 440513's MBDK books: (paid, pending, failed, ties).
 fn reconciliation_440513(ledger: &Ledger) -> (String, String, String, String) {
-    let csv = ledger.ok(&["report", "reconciliation"]).stdout;
-    let rows = report_rows(&csv);
-    let row = rows
-        .iter()
-        .find(|r| r["program"] == "MBDK" && r["county_code"] == "440513")
-        .unwrap_or_else(|| panic!("no 440513 row:\n{csv}"));
+    let row = reconciliation_row_440513(ledger);
     (
         row["paid"].clone(),
         row["pending"].clone(),
@@ -1850,22 +1854,11 @@ fn payout_retry_pays_again_only_the_lines_the_bank_failed() {
         assert_eq!(paid, yuan(total));
         assert_eq!(pending, "0.00");
         assert_eq!(failed, yuan(lines[0].amount + lines[1].amount));
-        assert_eq!(reconciliation_cell_440513(ledger, "accrued"), yuan(total));
+        assert_eq!(reconciliation_row_440513(ledger)["accrued"], yuan(total));
         ledger
             .refused(&retry_args(&batch, "2025-01-14"))
             .assert_stderr_has("already paid for 2025-01");
     });
-}
-
-/// One column of the reconciliation's 440513 MBDK row.
-fn reconciliation_cell_440513(ledger: &Ledger, column: &str) -> String {
-    let csv = ledger.ok(&["report", "reconciliation"]).stdout;
-    let rows = report_rows(&csv);
-    let row = rows
-        .iter()
-        .find(|r| r["program"] == "MBDK" && r["county_code"] == "440513")
-        .unwrap_or_else(|| panic!("no 440513 row:\n{csv}"));
-    row[column].clone()
 }
 
 /// A batch is one pending entry: the bank's first answer posts it, each failed line's money comes
@@ -1958,7 +1951,7 @@ fn a_batch_is_settled_by_its_first_answer_and_its_failed_lines_come_back() {
             "the retry is reserved"
         );
         assert_eq!(
-            reconciliation_cell_440513(ledger, "accrued"),
+            reconciliation_row_440513(ledger)["accrued"],
             yuan(total),
             "a person-month is owed once, whatever its attempts: the retry's claim replaces the failed one's"
         );
