@@ -625,6 +625,8 @@ async fn pay_units(
         let failure_rate = 5 + rng.below(6);
         let (ok, failed) = bank_answer(&report.file, &mut rng, failure_rate)?;
         paid.failed += failed.1;
+        // The success and failure files are read together, as one answer.
+        let mut answers = Vec::new();
         for (bytes, suffix) in [(ok.0, "success"), (failed.0, "failure")] {
             if bytes.is_empty() {
                 continue;
@@ -633,8 +635,10 @@ async fn pay_units(
                 .join("bank")
                 .join(format!("{}.{suffix}.txt", report.batch_id));
             std::fs::write(&path, bytes).map_err(io)?;
-            flow::payout::result(store, &path, pay_day + chrono::Duration::days(1)).await?;
+            answers.push(path);
         }
+        let answers: Vec<&Path> = answers.iter().map(PathBuf::as_path).collect();
+        flow::payout::result_files(store, &answers, pay_day + chrono::Duration::days(1)).await?;
         // 补发: the unit pays the failed lines again four days later, in a batch of their own, and
         // the demo's bank pays every one this time (as it would once the unit had the accounts
         // corrected; the demo's roster keeps them as they were). Someone no longer owed meanwhile

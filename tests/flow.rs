@@ -712,13 +712,35 @@ fn pay_batch(
         }
         answers.push((line, fails.then(|| failure_reason(format))));
     }
-    let files = answer_files(&batch, code, format, date, &answers);
-    for (name, contents) in files {
-        let name = format!("answers/{name}");
-        let name = ledger.write(&name, contents);
-        let run = ledger.ok(&["payout", "result", name, "--date", date]);
+    let names: Vec<String> = answer_files(&batch, code, format, date, &answers)
+        .into_iter()
+        .map(|(name, contents)| {
+            let name = format!("answers/{name}");
+            ledger.write(&name, contents);
+            name
+        })
+        .collect();
+    // In even months the bank's files of a batch (批量代发: successes and failures) are read
+    // together, as one answer; in odd months one after another.
+    let groups: Vec<Vec<&str>> = if month.is_multiple_of(2) {
+        vec![names.iter().map(String::as_str).collect()]
+    } else {
+        names.iter().map(|n| vec![n.as_str()]).collect()
+    };
+    for group in groups {
+        let mut args = vec!["payout", "result"];
+        args.extend(&group);
+        args.extend(["--date", date]);
+        let run = ledger.ok(&args);
         run.assert_stdout_has(&format!("batch {batch}: "));
         run.assert_stdout_has("0 already recorded");
+        if group.len() > 1 {
+            let failed_now = answers.iter().filter(|a| a.1.is_some()).count();
+            run.assert_stdout_has(&format!(
+                "{} paid, {failed_now} failed,",
+                answers.len() - failed_now
+            ));
+        }
     }
     failed
 }
@@ -1985,6 +2007,94 @@ fn a_batch_is_settled_by_its_first_answer_and_its_failed_lines_come_back() {
                 .stderr
                 .contains("no entry with key"),
             "a rejected batch's lines need no money back"
+        );
+    });
+}
+
+#[test]
+fn answer_files_read_together_are_one_answer_or_none() {
+    let people = people();
+    on_every_backend(|ledger| {
+        let (batch, lines) = small_year_start(ledger, &people);
+        let total: i64 = lines.iter().map(|l| l.amount).sum();
+        let (last, rest) = lines.split_last().expect("lines");
+        let ok_rows: Vec<(u32, &str, i64)> =
+            rest.iter().map(|l| (l.line_no, "paid", l.amount)).collect();
+        let ok = ledger.write("ok.csv", csv_answer(&batch, &ok_rows));
+        let bad = ledger.write(
+            "bad.csv",
+            csv_answer(&batch, &[(last.line_no, "failed", last.amount)]),
+        );
+        fn result<'a>(files: &[&'a str]) -> Vec<&'a str> {
+            let mut args = vec!["payout", "result"];
+            args.extend(files);
+            args.extend(["--date", "2025-01-09"]);
+            args
+        }
+
+        // Refused as a whole, the good success file with them: a file of another batch,
+        let other = ledger.write(
+            "other.csv",
+            csv_answer("U44051301-MBDK-2025-11-7", &[(1, "failed", 100)]),
+        );
+        ledger.refused_unchanged(
+            &result(&[ok, other]),
+            &format!("other.csv: answers batch U44051301-MBDK-2025-11-7, but ok.csv answers batch {batch}"),
+        );
+        // a line both files answer,
+        let twice = ledger.write(
+            "twice.csv",
+            csv_answer(&batch, &[(rest[0].line_no, "failed", rest[0].amount)]),
+        );
+        ledger
+            .refused_unchanged(
+                &result(&[ok, twice]),
+                &format!(
+                    "twice.csv row 2: line {} is answered twice (also by ok.csv row 2)",
+                    rest[0].line_no
+                ),
+            )
+            .assert_stderr_has("ok.csv, twice.csv: refused, nothing was recorded");
+        // and a wrong amount in the failure file.
+        let wrong = ledger.write(
+            "wrong.csv",
+            csv_answer(&batch, &[(last.line_no, "failed", last.amount + 1)]),
+        );
+        ledger.refused_unchanged(
+            &result(&[ok, wrong]),
+            &format!("wrong.csv row 2, column amount: line {}", last.line_no),
+        );
+
+        // The pair: one answer, the batch posted and the failed line's money back with the unit.
+        ledger.ok(&result(&[ok, bad])).assert_stdout_has(&format!(
+            "batch {batch}: {} paid, 1 failed, 0 already recorded",
+            rest.len()
+        ));
+        let (paid, pending, failed, ties) = reconciliation_440513(ledger);
+        assert_eq!(ties, "OK");
+        assert_eq!(paid, yuan(total - last.amount));
+        assert_eq!(pending, "0.00");
+        assert_eq!(failed, yuan(last.amount));
+        for key in [
+            format!("post:payment:{batch}"),
+            format!("failed:payment:{batch}:{}", last.line_no),
+        ] {
+            ledger.ok(&["trace", "--entry", &key]);
+        }
+
+        // Read again, together or one at a time, the pair changes nothing.
+        let before = ledger.snapshot();
+        ledger.ok(&result(&[bad, ok])).assert_stdout_has(&format!(
+            "0 paid, 0 failed, {} already recorded",
+            lines.len()
+        ));
+        ledger
+            .ok(&result(&[bad]))
+            .assert_stdout_has("0 paid, 0 failed, 1 already recorded");
+        assert_eq!(
+            before,
+            ledger.snapshot(),
+            "reading an answer again changed the books"
         );
     });
 }

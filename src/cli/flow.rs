@@ -2,7 +2,7 @@
 //! deadlines.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use earmark::flow::{self, Level, TransferLine};
@@ -306,8 +306,10 @@ pub async fn payout(store: &Store, command: PayoutCommand) -> Result<ExitCode> {
                     .await?;
             print_created(&report);
         }
-        PayoutCommand::Result { file, date } => {
-            let report = flow::payout::result(store, &file, date.unwrap_or_else(today)).await?;
+        PayoutCommand::Result { files, date } => {
+            let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+            let report =
+                flow::payout::result_files(store, &files, date.unwrap_or_else(today)).await?;
             println!(
                 "batch {}: {} paid, {} failed, {} already recorded",
                 report.batch_id, report.paid, report.failed, report.already

@@ -458,7 +458,10 @@ pub enum PayoutCommand {
     /// Read the bank's answer (success/failure file, CSV with status, or ISO 20022 pain.002): the first
     /// answer posts the batch, a failed line's money comes back to the unit
     Result {
-        file: PathBuf,
+        /// The answer file; a batch's success and failure files may be named together, and are
+        /// then recorded as one answer (all of them, or none if one is refused)
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
         /// The business date the answer is booked on [default: today]
         #[arg(long)]
         date: Option<chrono::NaiveDate>,

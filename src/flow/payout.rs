@@ -713,112 +713,169 @@ pub async fn result(
     path: &Path,
     date: NaiveDate,
 ) -> Result<ResultReport, StoreError> {
-    let file = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|e| StoreError::Invalid(format!("{file}: cannot read: {e}")))?;
-    // A bank that rejects the whole batch fails every line of it.
-    let (answer, rejected) = match bank::read_result(&bytes, &file) {
-        Ok(answer) => (answer, None),
-        Err(bank::BankError::BatchRejected {
-            batch_id,
-            code,
-            reason,
-            ..
-        }) => (
-            bank::BankResult {
+    result_files(store, &[path], date).await
+}
+
+/// One answer file of a batch, read: its name, bytes and lines.
+struct AnswerFile {
+    name: String,
+    bytes: Vec<u8>,
+    answer: bank::BankResult,
+    /// The bank refused the whole batch: (code, reason).
+    rejected: Option<(String, String)>,
+}
+
+/// Reads several answer files of one batch together (the bank's success file and its failure
+/// file), as one answer: recorded in one transaction, or refused as a whole.
+pub async fn result_files(
+    store: &Store,
+    paths: &[&Path],
+    date: NaiveDate,
+) -> Result<ResultReport, StoreError> {
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path)
+            .map_err(|e| StoreError::Invalid(format!("{name}: cannot read: {e}")))?;
+        // A bank that rejects the whole batch fails every line of it.
+        let (answer, rejected) = match bank::read_result(&bytes, &name) {
+            Ok(answer) => (answer, None),
+            Err(bank::BankError::BatchRejected {
                 batch_id,
-                lines: Vec::new(),
-                format: "pain.002",
-            },
-            Some((code, reason)),
-        ),
-        Err(e) => return Err(StoreError::Invalid(e.to_string())),
+                code,
+                reason,
+                ..
+            }) => (
+                bank::BankResult {
+                    batch_id,
+                    lines: Vec::new(),
+                    format: "pain.002",
+                },
+                Some((code, reason)),
+            ),
+            Err(e) => return Err(StoreError::Invalid(e.to_string())),
+        };
+        files.push(AnswerFile {
+            name,
+            bytes,
+            answer,
+            rejected,
+        });
+    }
+    let Some(first) = files.first() else {
+        return Err(StoreError::Invalid(
+            "no bank answer file given: name the batch's success and failure files".into(),
+        ));
     };
+    let batch_id = first.answer.batch_id.clone();
+    if let Some(other) = files.iter().find(|f| f.answer.batch_id != batch_id) {
+        return Err(StoreError::Invalid(format!(
+            "{}: answers batch {}, but {} answers batch {batch_id}: read one batch's files at a time; nothing was recorded",
+            other.name, other.answer.batch_id, first.name
+        )));
+    }
     let batch = sqlx::query(
         "SELECT unit_code, program, county_code FROM payout_batches WHERE batch_id = $1",
     )
-    .bind(answer.batch_id.clone())
+    .bind(batch_id.clone())
     .fetch_optional(store.pool())
     .await?
     .ok_or_else(|| {
         StoreError::Invalid(format!(
-            "{file}: batch {} is unknown: no such batch was written",
-            answer.batch_id
+            "{}: batch {batch_id} is unknown: no such batch was written",
+            first.name
         ))
     })?;
     let program: String = batch.try_get(1)?;
-    let stored: HashMap<i64, StoredLine> = batch_lines(store, &answer.batch_id)
+    let stored: HashMap<i64, StoredLine> = batch_lines(store, &batch_id)
         .await?
         .into_iter()
         .map(|l| (l.line_no, l))
         .collect();
-    let mut answer = answer;
-    if let Some((code, reason)) = rejected {
-        let mut numbers: Vec<i64> = stored.keys().copied().collect();
-        numbers.sort();
-        answer.lines = numbers
-            .into_iter()
-            .map(|n| bank::ResultLine {
-                line_no: n as u32,
-                account: None,
-                name: None,
-                amount: None,
-                status: LineStatus::Failed {
-                    code: code.clone(),
-                    reason: reason.clone(),
-                },
-                deceased: false,
-                source_row: 0,
-            })
-            .collect();
+    for file in &mut files {
+        if let Some((code, reason)) = file.rejected.clone() {
+            let mut numbers: Vec<i64> = stored.keys().copied().collect();
+            numbers.sort();
+            file.answer.lines = numbers
+                .into_iter()
+                .map(|n| bank::ResultLine {
+                    line_no: n as u32,
+                    account: None,
+                    name: None,
+                    amount: None,
+                    status: LineStatus::Failed {
+                        code: code.clone(),
+                        reason: reason.clone(),
+                    },
+                    deceased: false,
+                    source_row: 0,
+                })
+                .collect();
+        }
     }
     let mut report = ResultReport {
-        batch_id: answer.batch_id.clone(),
+        batch_id: batch_id.clone(),
         ..ResultReport::default()
     };
     let mut errors = Vec::new();
-    let mut seen = HashSet::new();
+    // Each line answered, with the file and row that first answered it.
+    let mut seen: HashMap<u32, (usize, u64)> = HashMap::new();
     let mut wanted = Vec::new();
-    for line in &answer.lines {
-        let Some(StoredLine {
-            id_number: id,
-            account,
-            payment_key,
-            amount,
-            ..
-        }) = stored.get(&i64::from(line.line_no))
-        else {
-            errors.push(format!(
-                "{file} row {}: batch {} has no line {}",
-                line.source_row, answer.batch_id, line.line_no
-            ));
-            continue;
-        };
-        if !seen.insert(line.line_no) {
-            errors.push(format!(
-                "{file} row {}: line {} is answered twice",
-                line.source_row, line.line_no
-            ));
-            continue;
+    for (index, answer_file) in files.iter().enumerate() {
+        let file = &answer_file.name;
+        for line in &answer_file.answer.lines {
+            let Some(StoredLine {
+                id_number: id,
+                account,
+                payment_key,
+                amount,
+                ..
+            }) = stored.get(&i64::from(line.line_no))
+            else {
+                errors.push(format!(
+                    "{file} row {}: batch {batch_id} has no line {}",
+                    line.source_row, line.line_no
+                ));
+                continue;
+            };
+            if let Some((other, row)) = seen.get(&line.line_no) {
+                errors.push(if *other == index {
+                    format!(
+                        "{file} row {}: line {} is answered twice",
+                        line.source_row, line.line_no
+                    )
+                } else {
+                    format!(
+                        "{file} row {}: line {} is answered twice (also by {} row {row})",
+                        line.source_row, line.line_no, files[*other].name
+                    )
+                });
+                continue;
+            }
+            seen.insert(line.line_no, (index, line.source_row));
+            if let Some(a) = line.amount.filter(|a| a != amount) {
+                errors.push(format!(
+                    "{file} row {}, column amount: line {} was {} in the batch, the bank says {a}",
+                    line.source_row, line.line_no, amount
+                ));
+                continue;
+            }
+            if let Some(acc) = line.account.as_ref().filter(|acc| *acc != account) {
+                errors.push(format!(
+                    "{file} row {}, column account: line {} went to another account than {acc}",
+                    line.source_row, line.line_no
+                ));
+                continue;
+            }
+            wanted.push((index, line, id.clone(), payment_key.clone()));
         }
-        if let Some(a) = line.amount.filter(|a| a != amount) {
-            errors.push(format!(
-                "{file} row {}, column amount: line {} was {} in the batch, the bank says {a}",
-                line.source_row, line.line_no, amount
-            ));
-            continue;
-        }
-        if let Some(acc) = line.account.as_ref().filter(|acc| *acc != account) {
-            errors.push(format!(
-                "{file} row {}, column account: line {} went to another account than {acc}",
-                line.source_row, line.line_no
-            ));
-            continue;
-        }
-        wanted.push((line, id.clone(), payment_key.clone()));
     }
     if !errors.is_empty() {
-        errors.push(format!("{file}: refused, nothing was recorded"));
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        errors.push(format!(
+            "{}: refused, nothing was recorded",
+            names.join(", ")
+        ));
         return Err(StoreError::Invalid(errors.join("\n")));
     }
     // What the bank said of each line before, and whether the batch's entry is settled yet.
@@ -826,7 +883,7 @@ pub async fn result(
         .values()
         .filter_map(|l| Some((l.payment_key.as_str(), l.answer?)))
         .collect();
-    let entry_key = batch_entry_key(&answer.batch_id);
+    let entry_key = batch_entry_key(&batch_id);
     let settled = store
         .existing_keys(&[format!("post:{entry_key}"), format!("void:{entry_key}")])
         .await?;
@@ -834,7 +891,10 @@ pub async fn result(
     let unit: String = batch.try_get(0)?;
     let mut results = Vec::new();
     let mut returns = Vec::new();
-    for (line, id, payment_key) in &wanted {
+    // What each file recorded anew: (paid, failed).
+    let mut counts = vec![(0_i64, 0_i64); files.len()];
+    for (index, line, id, payment_key) in &wanted {
+        let file = &files[*index].name;
         let paid_now = line.status == LineStatus::Paid;
         if let Some(paid_before) = earlier.get(payment_key.as_str()) {
             if *paid_before == paid_now {
@@ -851,10 +911,12 @@ pub async fn result(
         let (status, memo) = match &line.status {
             LineStatus::Paid => {
                 report.paid += 1;
+                counts[*index].0 += 1;
                 ("paid", None)
             }
             LineStatus::Failed { code, reason } => {
                 report.failed += 1;
+                counts[*index].1 += 1;
                 report
                     .failures
                     .push((line.line_no, code.clone(), reason.clone()));
@@ -912,8 +974,8 @@ pub async fn result(
             program: String::new(),
             kind,
             memo: format!(
-                "银行应答 {}: {} 成功, {} 失败",
-                answer.batch_id, report.paid, report.failed
+                "银行应答 {batch_id}: {} 成功, {} 失败",
+                report.paid, report.failed
             ),
             postings: Vec::new(),
             refers_to: Some(entry_key.clone()),
@@ -922,7 +984,7 @@ pub async fn result(
     // (A batch voided has no failed line to return: nothing of it moved.)
     if !everything_failed {
         for (payment_key, id, amount, line_no, code, reason) in returns {
-            let memo = format!("银行退回 {} 第{line_no}行 {code} {reason}", answer.batch_id);
+            let memo = format!("银行退回 {batch_id} 第{line_no}行 {code} {reason}");
             entries.push(NewEntry::normal(
                 format!("failed:{payment_key}"),
                 date,
@@ -942,48 +1004,44 @@ pub async fn result(
             ));
         }
     }
-    let hash = crate::ledger::hash::to_hex(&{
-        use sha2::Digest;
-        let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-        digest
-    });
+    // Each file read is kept by its hash (so the same file read again is known), with what it
+    // recorded anew.
+    let read_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut side = results;
-    side.push(SideRow {
-        entry: None,
-        table: "bank_results",
-        columns: &[
-            "file_hash",
-            "batch_id",
-            "file_name",
-            "read_at",
-            "paid",
-            "failed",
-        ],
-        values: vec![
-            hash.into(),
-            answer.batch_id.clone().into(),
-            file.clone().into(),
-            chrono::Utc::now()
-                .format("%Y-%m-%dT%H:%M:%SZ")
-                .to_string()
-                .into(),
-            SideValue::Int(report.paid as i64),
-            SideValue::Int(report.failed as i64),
-        ],
-    });
+    for (file, (paid, failed)) in files.iter().zip(counts) {
+        let hash = crate::ledger::hash::to_hex(&{
+            use sha2::Digest;
+            let digest: [u8; 32] = sha2::Sha256::digest(&file.bytes).into();
+            digest
+        });
+        side.push(SideRow {
+            entry: None,
+            table: "bank_results",
+            columns: &[
+                "file_hash",
+                "batch_id",
+                "file_name",
+                "read_at",
+                "paid",
+                "failed",
+            ],
+            values: vec![
+                hash.into(),
+                batch_id.clone().into(),
+                file.name.clone().into(),
+                read_at.clone().into(),
+                SideValue::Int(paid),
+                SideValue::Int(failed),
+            ],
+        });
+    }
     store
         .post_with(&entries, BatchMode::AllOrNothing, &side)
         .await?;
     // A return coded as deceased (MD07) marks the person for the death check.
     for id in &report.deceased {
         store
-            .roster_note(
-                &program,
-                id,
-                "bank_reported_deceased",
-                date,
-                &answer.batch_id,
-            )
+            .roster_note(&program, id, "bank_reported_deceased", date, &batch_id)
             .await?;
     }
     Ok(report)
