@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
-use super::bulk::{BulkInsert, Cell};
+use super::bulk::{BulkInsert, Cell, Script};
 use super::{Backend, Store, StoreError, backend_of, fetch_in, packed};
 use crate::ledger::hash::{self, EntryContent, Hash};
 use crate::ledger::{self, AccountKey, AccountKind, Balance, EntryKind, LedgerError, NewEntry};
@@ -574,14 +574,16 @@ impl Store {
                 *id = real_of(*id);
             }
         }
-        write_entries(&mut tx, &entry_rows, &created_at).await?;
-        write_postings(&mut tx, &posting_rows).await?;
-        write_balances(&mut tx, &balances, &touched).await?;
+        // Large statements go now; the small ones gather in one script, sent in one round trip.
+        let mut script = Script::default();
+        write_entries(&mut tx, &entry_rows, &created_at, &mut script).await?;
+        write_postings(&mut tx, &posting_rows, &mut script).await?;
+        write_balances(&mut tx, &balances, &touched, &mut script).await?;
         // Only the heads that moved: a county of the batch whose entries were all refused (or
         // were posted before) keeps its head, which on a reading may be older than the ledger's.
         let written: HashSet<&str> = entry_rows.iter().map(|r| r.county.as_str()).collect();
         heads.retain(|county, _| written.contains(county.as_str()));
-        write_heads(&mut tx, &heads).await?;
+        write_heads(&mut tx, &heads, &mut script).await?;
         let standing = |i: usize| {
             matches!(
                 outcomes.get(i),
@@ -599,8 +601,10 @@ impl Store {
                     r.entry.is_none_or(standing)
                 }
             }),
+            &mut script,
         )
         .await?;
+        script.run(&mut tx).await.map_err(claim_conflict)?;
         tx.commit().await?;
         self.remember_accounts(account_ids);
         self.grew(entry_rows.len() + posting_rows.len() + side.len())
@@ -1339,6 +1343,7 @@ async fn write_entries(
     tx: &mut super::Tx,
     rows: &[EntryRow],
     created_at: &str,
+    script: &mut Script,
 ) -> Result<(), StoreError> {
     let backend = backend_of(tx);
     BulkInsert {
@@ -1347,7 +1352,7 @@ async fn write_entries(
         columns: 11,
         suffix: "",
     }
-    .run(tx, backend, rows.len(), |r, c| {
+    .run_or_script(tx, backend, rows.len(), |r, c| {
         let row = &rows[r];
         match c {
             0 => Cell::Text(&row.county),
@@ -1362,19 +1367,23 @@ async fn write_entries(
             9 => Cell::Bytes(&row.content_hash),
             _ => Cell::Bytes(&row.chain_hash),
         }
-    })
+    }, script)
     .await?;
     Ok(())
 }
 
-async fn write_postings(tx: &mut super::Tx, rows: &[PostingRow]) -> Result<(), StoreError> {
+async fn write_postings(
+    tx: &mut super::Tx,
+    rows: &[PostingRow],
+    script: &mut Script,
+) -> Result<(), StoreError> {
     let backend = backend_of(tx);
     BulkInsert {
         head: "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending)",
         columns: 7,
         suffix: "",
     }
-    .run(tx, backend, rows.len(), |r, c| {
+    .run_or_script(tx, backend, rows.len(), |r, c| {
         let row = &rows[r];
         match c {
             0 => Cell::Text(&row.county),
@@ -1385,7 +1394,7 @@ async fn write_postings(tx: &mut super::Tx, rows: &[PostingRow]) -> Result<(), S
             5 => Cell::Text(&row.date),
             _ => Cell::Int(i64::from(row.pending)),
         }
-    })
+    }, script)
     .await?;
     Ok(())
 }
@@ -1394,6 +1403,7 @@ async fn write_balances(
     tx: &mut super::Tx,
     balances: &HashMap<i64, Balance>,
     touched: &HashSet<i64>,
+    script: &mut Script,
 ) -> Result<(), StoreError> {
     let backend = backend_of(tx);
     let rows: Vec<(i64, Balance)> = touched
@@ -1405,19 +1415,23 @@ async fn write_balances(
         columns: 3,
         suffix: "ON CONFLICT (account_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved",
     }
-    .run(tx, backend, rows.len(), |r, c| {
+    .run_or_script(tx, backend, rows.len(), |r, c| {
         let (id, b) = &rows[r];
         Cell::Int(match c {
             0 => *id,
             1 => b.balance.get(),
             _ => b.reserved.get(),
         })
-    })
+    }, script)
     .await?;
     Ok(())
 }
 
-async fn write_heads(tx: &mut super::Tx, heads: &HashMap<String, Head>) -> Result<(), StoreError> {
+async fn write_heads(
+    tx: &mut super::Tx,
+    heads: &HashMap<String, Head>,
+    script: &mut Script,
+) -> Result<(), StoreError> {
     let backend = backend_of(tx);
     let heads: Vec<(&String, &Head)> = heads.iter().collect();
     BulkInsert {
@@ -1425,14 +1439,14 @@ async fn write_heads(tx: &mut super::Tx, heads: &HashMap<String, Head>) -> Resul
         columns: 3,
         suffix: "ON CONFLICT (county_code) DO UPDATE SET seq = excluded.seq, chain_hash = excluded.chain_hash",
     }
-    .run(tx, backend, heads.len(), |r, c| {
+    .run_or_script(tx, backend, heads.len(), |r, c| {
         let (county, head) = heads[r];
         match c {
             0 => Cell::Text(county),
             1 => Cell::Int(head.seq),
             _ => Cell::Bytes(&head.hash),
         }
-    })
+    }, script)
     .await?;
     Ok(())
 }
@@ -1495,6 +1509,7 @@ pub struct SideRow {
 async fn write_side_rows<'a>(
     tx: &mut super::Tx,
     rows: impl Iterator<Item = &'a SideRow>,
+    script: &mut Script,
 ) -> Result<(), StoreError> {
     // Group the rows by table (tables in order of first appearance, rows in their order) so they go
     // in multi-row statements: a payout batch's claim and line rows alternate, and grouping only
@@ -1524,19 +1539,22 @@ async fn write_side_rows<'a>(
             columns: columns.len(),
             suffix: if claim { "" } else { "ON CONFLICT DO NOTHING" },
         }
-        .run(tx, backend, group.len(), |r, c| match &group[r].values[c] {
-            SideValue::Text(t) => Cell::Text(t),
-            SideValue::Int(n) => Cell::Int(*n),
-            SideValue::Null => Cell::NullText,
-            SideValue::NullInt => Cell::NullInt,
-        })
+        .run_or_script(
+            tx,
+            backend,
+            group.len(),
+            |r, c| match &group[r].values[c] {
+                SideValue::Text(t) => Cell::Text(t),
+                SideValue::Int(n) => Cell::Int(*n),
+                SideValue::Null => Cell::NullText,
+                SideValue::NullInt => Cell::NullInt,
+            },
+            script,
+        )
         .await;
         match written {
             Err(sqlx::Error::Database(e)) if claim && e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!(
-                    "another writer claimed the same {table} row at the same moment \
-                     (a person-month already in a payout or payment); nothing was written"
-                )));
+                return Err(claimed_meanwhile(table));
             }
             other => {
                 other?;
@@ -1545,6 +1563,27 @@ async fn write_side_rows<'a>(
         start = end;
     }
     Ok(())
+}
+
+fn claimed_meanwhile(table: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "another writer claimed the same {table} row at the same moment \
+         (a person-month already in a payout or payment); nothing was written"
+    ))
+}
+
+/// A script's failure: a claim already made (its statement is known by the table SQLite names in
+/// the message) is a conflict, as when its statement runs alone; anything else as it is.
+fn claim_conflict(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(e) = &error
+        && e.is_unique_violation()
+        && let Some(table) = CLAIM_TABLES
+            .iter()
+            .find(|t| e.message().contains(&format!("{t}.")))
+    {
+        return claimed_meanwhile(table);
+    }
+    error.into()
 }
 
 /// The SQLite path that judges a batch on a reading and writes it under the writer's turn only if
@@ -1868,6 +1907,89 @@ mod tests {
             .try_get(0)
             .expect("count");
         assert_eq!(negative, 0, "no provisional id is stored");
+        assert_sound(&store).await;
+    }
+
+    /// A person-month claimed already refuses the whole batch as a conflict, and writes nothing,
+    /// whether its claim goes in the write's one round trip of small statements or in a statement
+    /// of 64 rows of its own (which runs after the small ones).
+    #[tokio::test]
+    async fn a_claim_made_twice_is_a_conflict_and_writes_nothing() {
+        let (store, _dir) = ledger().await;
+        let claims = |people: std::ops::Range<usize>, key: &str| -> Vec<SideRow> {
+            people
+                .map(|i| SideRow {
+                    entry: Some(0),
+                    table: "payout_claims",
+                    columns: &[
+                        "program",
+                        "id_number",
+                        "month",
+                        "attempt",
+                        "payment_key",
+                        "county_code",
+                        "amount",
+                    ],
+                    values: vec![
+                        "MBDK".into(),
+                        format!("P{i:03}").into(),
+                        "2025-03".into(),
+                        SideValue::Int(0),
+                        format!("{key}:{i}").into(),
+                        "440511".into(),
+                        SideValue::Int(1),
+                    ],
+                })
+                .collect()
+        };
+        let pay = |key: &str| [transfer(key, "440511", "U-A:held", "440511:held", 100)];
+        let entries = |store: &Store| {
+            let pool = store.pool.clone();
+            async move {
+                sqlx::query("SELECT COUNT(*) FROM entries")
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count")
+                    .try_get::<i64, _>(0)
+                    .expect("count")
+            }
+        };
+        // One claim, in the small statements; then 64, a statement of their own.
+        for (first, second) in [(0..1, 0..1), (1..65, 1..71)] {
+            store
+                .post_with(
+                    &pay(&format!("C-{}", first.start)),
+                    BatchMode::AllOrNothing,
+                    &claims(first, "a"),
+                )
+                .await
+                .expect("the first claim is made");
+            let before = (
+                entries(&store).await,
+                balance(&store, "440511", "U-A", "held").await,
+            );
+            let again = store
+                .post_with(
+                    &pay(&format!("D-{}", second.start)),
+                    BatchMode::AllOrNothing,
+                    &claims(second, "b"),
+                )
+                .await;
+            match again {
+                Err(StoreError::Conflict(message)) => {
+                    assert!(message.contains("payout_claims"), "{message}")
+                }
+                other => panic!("expected a conflict, got {other:?}"),
+            }
+            assert_eq!(
+                before,
+                (
+                    entries(&store).await,
+                    balance(&store, "440511", "U-A", "held").await
+                ),
+                "a refused batch wrote something"
+            );
+        }
         assert_sound(&store).await;
     }
 }
