@@ -170,19 +170,10 @@ impl BulkInsert<'_> {
                 let mut start = 0;
                 while start < rows {
                     let end = start + sqlite_chunk(rows - start, per);
-                    let sql = self.sqlite_statement(end - start);
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for row in start..end {
-                        for column in 0..self.columns {
-                            query = match cell(row, column) {
-                                Cell::Text(t) => query.bind(t.to_string()),
-                                Cell::Int(n) => query.bind(n),
-                                Cell::Bytes(b) => query.bind(b.to_vec()),
-                                Cell::NullText => query.bind(None::<String>),
-                                Cell::NullInt => query.bind(None::<i64>),
-                            };
-                        }
-                    }
+                    let query = bind(
+                        sqlx::query(sqlx::AssertSqlSafe(self.sqlite_statement(end - start))),
+                        Script::values(self.columns, start, end, &cell),
+                    );
                     if returning {
                         returned.extend(query.fetch_all(&mut *conn).await?);
                     } else {
