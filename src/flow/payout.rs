@@ -240,19 +240,19 @@ fn next_attempt(earlier: &[(&'static str, String)], month: YearMonth) -> Result<
 
 /// A person-month's attempt, claimed with its payment entry (see `payout_claims`): with the county
 /// whose books pay it and the amount owed, from which reports take what was owed for the month.
-struct Claim<'a> {
-    program: &'a str,
-    id_number: &'a str,
-    month: YearMonth,
-    attempt: i64,
-    payment_key: &'a str,
-    county: &'a str,
-    amount: Fen,
+pub(crate) struct Claim<'a> {
+    pub(crate) program: &'a str,
+    pub(crate) id_number: &'a str,
+    pub(crate) month: YearMonth,
+    pub(crate) attempt: i64,
+    pub(crate) payment_key: &'a str,
+    pub(crate) county: &'a str,
+    pub(crate) amount: Fen,
 }
 
 impl Claim<'_> {
     /// The claim's row, written with the entry at `entry` (and only if that entry is).
-    fn row(&self, entry: usize) -> SideRow {
+    pub(crate) fn row(&self, entry: usize) -> SideRow {
         SideRow {
             entry: Some(entry),
             table: "payout_claims",

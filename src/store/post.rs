@@ -1916,29 +1916,20 @@ mod tests {
     #[tokio::test]
     async fn a_claim_made_twice_is_a_conflict_and_writes_nothing() {
         let (store, _dir) = ledger().await;
+        // The payout flow's own claim rows, one person-month each.
         let claims = |people: std::ops::Range<usize>, key: &str| -> Vec<SideRow> {
             people
-                .map(|i| SideRow {
-                    entry: Some(0),
-                    table: "payout_claims",
-                    columns: &[
-                        "program",
-                        "id_number",
-                        "month",
-                        "attempt",
-                        "payment_key",
-                        "county_code",
-                        "amount",
-                    ],
-                    values: vec![
-                        "MBDK".into(),
-                        format!("P{i:03}").into(),
-                        "2025-03".into(),
-                        SideValue::Int(0),
-                        format!("{key}:{i}").into(),
-                        "440511".into(),
-                        SideValue::Int(1),
-                    ],
+                .map(|i| {
+                    crate::flow::payout::Claim {
+                        program: "MBDK",
+                        id_number: &format!("P{i:03}"),
+                        month: "2025-03".parse().expect("month"),
+                        attempt: 0,
+                        payment_key: &format!("{key}:{i}"),
+                        county: "440511",
+                        amount: Fen(1),
+                    }
+                    .row(0)
                 })
                 .collect()
         };
