@@ -1408,6 +1408,23 @@ fn csv_answer(batch: &str, rows: &[(u32, &str, i64)]) -> String {
     text
 }
 
+/// The bank's success file for every line of `batch` but the last (written as ok.csv): the last
+/// line, the others, and the file's name.
+fn all_but_the_last_paid<'a>(
+    ledger: &Ledger,
+    batch: &str,
+    lines: &'a [BankLine],
+) -> (&'a BankLine, &'a [BankLine], &'static str) {
+    let (last, rest) = lines.split_last().expect("lines");
+    let ok_rows: Vec<(u32, &str, i64)> =
+        rest.iter().map(|l| (l.line_no, "paid", l.amount)).collect();
+    (
+        last,
+        rest,
+        ledger.write("ok.csv", csv_answer(batch, &ok_rows)),
+    )
+}
+
 #[test]
 fn bad_bank_answers_are_refused_and_change_nothing() {
     let people = people();
@@ -1908,10 +1925,7 @@ fn a_batch_is_settled_by_its_first_answer_and_its_failed_lines_come_back() {
         let reserved = unit_held(ledger);
 
         // The bank's success file first, naming every line but the last.
-        let (last, rest) = lines.split_last().expect("lines");
-        let ok_rows: Vec<(u32, &str, i64)> =
-            rest.iter().map(|l| (l.line_no, "paid", l.amount)).collect();
-        let ok = ledger.write("ok.csv", csv_answer(&batch, &ok_rows));
+        let (last, rest, ok) = all_but_the_last_paid(ledger, &batch, &lines);
         ledger
             .ok(&["payout", "result", ok, "--date", "2025-01-09"])
             .assert_stdout_has(&format!("{} paid, 0 failed", rest.len()));
@@ -2017,10 +2031,7 @@ fn answer_files_read_together_are_one_answer_or_none() {
     on_every_backend(|ledger| {
         let (batch, lines) = small_year_start(ledger, &people);
         let total: i64 = lines.iter().map(|l| l.amount).sum();
-        let (last, rest) = lines.split_last().expect("lines");
-        let ok_rows: Vec<(u32, &str, i64)> =
-            rest.iter().map(|l| (l.line_no, "paid", l.amount)).collect();
-        let ok = ledger.write("ok.csv", csv_answer(&batch, &ok_rows));
+        let (last, rest, ok) = all_but_the_last_paid(ledger, &batch, &lines);
         let bad = ledger.write(
             "bad.csv",
             csv_answer(&batch, &[(last.line_no, "failed", last.amount)]),

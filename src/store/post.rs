@@ -574,7 +574,7 @@ impl Store {
                 *id = real_of(*id);
             }
         }
-        // Large statements go now; the small ones gather in one script, sent in one round trip.
+        // Gathered in one script: the small statements in one round trip, then the large ones.
         let mut script = Script::default();
         write_entries(&mut tx, &entry_rows, &created_at, &mut script).await?;
         write_postings(&mut tx, &posting_rows, &mut script).await?;
