@@ -31,12 +31,18 @@ ms() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo $(( (e
 
 LIMIT=()
 if [[ -n "${COUNTIES:-}" ]]; then LIMIT=(--counties "$COUNTIES"); fi
-/usr/bin/time -v "$E" --db "$DB" demo --scale "$SCALE" "${LIMIT[@]}" --out "$WORK/out" > demo.txt 2> time.txt
+/usr/bin/time -v "$E" --db "$DB" -v demo --scale "$SCALE" "${LIMIT[@]}" --out "$WORK/out" > demo.txt 2> time.txt
 wall=$(grep "Elapsed (wall clock)" time.txt | awk '{print $NF}')
 rss=$(grep "Maximum resident" time.txt | awk '{print int($NF/1024)}')
 entries=$(grep -o 'check: OK ([0-9]* entries)' demo.txt | grep -o '[0-9]*')
 postings=$("$E" --db "$DB" check | grep -o '[0-9]* postings' | head -1 || true)
 echo "demo --scale $SCALE ${LIMIT[*]} on ${DB%%://*}: wall $wall, peak ${rss} MiB, ${entries} entries, ${postings}"
+# SQLite's one writer is the floor: how much of the year's payouts the writer's turn was held.
+turn=$(grep -o "the writer's turn was held [0-9.]* s of [0-9.]* s" time.txt || true)
+if [[ -n "$turn" ]]; then
+    held=$(awk '{print $6}' <<< "$turn"); year=$(awk '{print $9}' <<< "$turn")
+    echo "payout year: $turn ($(awk -v h="$held" -v y="$year" 'BEGIN {printf "%.0f%%", 100 * h / y}'))"
+fi
 recon=$(ms "$E" --db "$DB" report reconciliation --format csv --out recon.csv)
 echo "reconciliation (province-wide): ${recon} ms"
 spot=$(ms "$E" --db "$DB" spot-check --program MBDK --period 2025-01..2025-12 --size 200 --seed 7 --out wp.xlsx)

@@ -98,6 +98,8 @@ pub struct Store {
     /// SQLite has one writer. Writers of this process queue here, in order and without sleeping,
     /// instead of in SQLite's busy handler, which polls with sleeps of up to 100 ms.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// How long writers waited for the turn and held it (SQLite).
+    turns: Arc<TurnClock>,
     /// Rows this store has written, and the count at which PostgreSQL's statistics are next renewed.
     growth: Growth,
 }
@@ -148,7 +150,43 @@ const CHECKPOINT_ROWS: u64 = 100_000;
 /// it ends; `begin_read` one without the turn, for reading only.
 pub(crate) struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _turn: Option<Turn>,
+}
+
+/// What the writers of a store did with SQLite's one turn: how many took it, how long they waited
+/// for it and how long they held it. The turn is the floor of a SQLite ledger's write throughput:
+/// the time it is held against the run's length says how near a run is to it.
+#[derive(Debug, Default)]
+struct TurnClock {
+    taken: std::sync::atomic::AtomicU64,
+    waited_ns: std::sync::atomic::AtomicU64,
+    held_ns: std::sync::atomic::AtomicU64,
+}
+
+/// Writers' use of the turn so far (see [`Store::turns`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Turns {
+    /// Write transactions that took the turn.
+    pub taken: u64,
+    /// Their time waiting for it, summed over writers (several wait at once).
+    pub waited: std::time::Duration,
+    /// Their time holding it: at most the run's length, since one holds it at a time.
+    pub held: std::time::Duration,
+}
+
+/// The writer's turn, held until the transaction ends; dropping it adds its time to the clock.
+struct Turn {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    since: std::time::Instant,
+    clock: Arc<TurnClock>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        let held = self.since.elapsed().as_nanos() as u64;
+        self.clock.held_ns.fetch_add(held, Ordering::Relaxed);
+    }
 }
 
 impl Tx {
@@ -264,6 +302,7 @@ impl Store {
             url: redact(&url),
             cache: Mutex::new(Cache::default()),
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            turns: Arc::default(),
             growth: Growth::new(backend),
         })
     }
@@ -335,6 +374,17 @@ impl Store {
         self.growth.next.store(written + rows, Ordering::Relaxed);
     }
 
+    /// The writers' use of SQLite's one turn so far (all zero on PostgreSQL, which has none).
+    pub fn turns(&self) -> Turns {
+        use std::sync::atomic::Ordering;
+        let clock = &self.turns;
+        Turns {
+            taken: clock.taken.load(Ordering::Relaxed),
+            waited: std::time::Duration::from_nanos(clock.waited_ns.load(Ordering::Relaxed)),
+            held: std::time::Duration::from_nanos(clock.held_ns.load(Ordering::Relaxed)),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -395,7 +445,20 @@ impl Store {
     pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => {
-                let turn = self.writer.clone().lock_owned().await;
+                use std::sync::atomic::Ordering;
+                let asked = std::time::Instant::now();
+                let guard = self.writer.clone().lock_owned().await;
+                let since = std::time::Instant::now();
+                let clock = self.turns.clone();
+                clock.taken.fetch_add(1, Ordering::Relaxed);
+                let waited = (since - asked).as_nanos() as u64;
+                clock.waited_ns.fetch_add(waited, Ordering::Relaxed);
+                // Taken before BEGIN, so a failed BEGIN still gives the turn back (and counts it).
+                let turn = Turn {
+                    _guard: guard,
+                    since,
+                    clock,
+                };
                 Tx {
                     tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
                     _turn: Some(turn),
@@ -1012,6 +1075,35 @@ mod tests {
     fn placeholders_are_numbered_across_rows() {
         assert_eq!(values_sql("V ", 2, 2, ";"), "V ($1,$2),($3,$4);");
         assert_eq!(in_list(3, 2), "$3,$4");
+    }
+
+    /// The turn's clock counts each write that takes the turn, the time a second writer waits for
+    /// it and the time each holds it.
+    #[tokio::test]
+    async fn the_writers_turn_is_timed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ledger.db");
+        let store = Arc::new(
+            Store::open(path.to_str().expect("path"))
+                .await
+                .expect("open"),
+        );
+        store.init().await.expect("init");
+        let before = store.turns();
+        assert!(before.taken >= 1, "init writes under the turn: {before:?}");
+        let first = store.begin_write().await.expect("turn");
+        let second = tokio::spawn({
+            let store = store.clone();
+            async move { store.begin_write().await.expect("turn").commit().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        first.commit().await.expect("commit");
+        second.await.expect("join").expect("commit");
+        let after = store.turns();
+        let pause = std::time::Duration::from_millis(60);
+        assert_eq!(after.taken - before.taken, 2, "{after:?}");
+        assert!(after.held - before.held >= pause, "{after:?}");
+        assert!(after.waited - before.waited >= pause, "{after:?}");
     }
 
     #[test]
