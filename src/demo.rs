@@ -482,15 +482,15 @@ pub async fn run(
         }
     }
 
-    let turns = store.turns();
-    if turns.taken > turns_before.taken {
+    let turns = store.turns().since(turns_before);
+    if turns.taken > 0 {
         // SQLite's one writer is the floor of the year's length: how near the year came to it.
         tracing::info!(
             "year: the writer's turn was held {:.1} s of {:.1} s by {} writes (their waits for it add up to {:.1} s)",
-            (turns.held - turns_before.held).as_secs_f64(),
+            turns.held.as_secs_f64(),
             year_started.elapsed().as_secs_f64(),
-            turns.taken - turns_before.taken,
-            (turns.waited - turns_before.waited).as_secs_f64()
+            turns.taken,
+            turns.waited.as_secs_f64()
         );
     }
 

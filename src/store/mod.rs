@@ -181,6 +181,35 @@ struct Turn {
     clock: Arc<TurnClock>,
 }
 
+impl Turn {
+    /// Waits for the turn, counting the wait and, from now until dropped, the time held.
+    async fn take(writer: &Arc<tokio::sync::Mutex<()>>, clock: &Arc<TurnClock>) -> Turn {
+        use std::sync::atomic::Ordering;
+        let asked = std::time::Instant::now();
+        let guard = writer.clone().lock_owned().await;
+        let since = std::time::Instant::now();
+        clock.taken.fetch_add(1, Ordering::Relaxed);
+        let waited = (since - asked).as_nanos() as u64;
+        clock.waited_ns.fetch_add(waited, Ordering::Relaxed);
+        Turn {
+            _guard: guard,
+            since,
+            clock: clock.clone(),
+        }
+    }
+}
+
+impl Turns {
+    /// What the writers did since `before` was read.
+    pub fn since(self, before: Turns) -> Turns {
+        Turns {
+            taken: self.taken - before.taken,
+            waited: self.waited - before.waited,
+            held: self.held - before.held,
+        }
+    }
+}
+
 impl Drop for Turn {
     fn drop(&mut self) {
         use std::sync::atomic::Ordering;
@@ -445,20 +474,8 @@ impl Store {
     pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => {
-                use std::sync::atomic::Ordering;
-                let asked = std::time::Instant::now();
-                let guard = self.writer.clone().lock_owned().await;
-                let since = std::time::Instant::now();
-                let clock = self.turns.clone();
-                clock.taken.fetch_add(1, Ordering::Relaxed);
-                let waited = (since - asked).as_nanos() as u64;
-                clock.waited_ns.fetch_add(waited, Ordering::Relaxed);
                 // Taken before BEGIN, so a failed BEGIN still gives the turn back (and counts it).
-                let turn = Turn {
-                    _guard: guard,
-                    since,
-                    clock,
-                };
+                let turn = Turn::take(&self.writer, &self.turns).await;
                 Tx {
                     tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
                     _turn: Some(turn),
@@ -1099,11 +1116,17 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(60)).await;
         first.commit().await.expect("commit");
         second.await.expect("join").expect("commit");
-        let after = store.turns();
-        let pause = std::time::Duration::from_millis(60);
-        assert_eq!(after.taken - before.taken, 2, "{after:?}");
-        assert!(after.held - before.held >= pause, "{after:?}");
-        assert!(after.waited - before.waited >= pause, "{after:?}");
+        let used = store.turns().since(before);
+        assert_eq!(used.taken, 2, "{used:?}");
+        // The first held it through the pause; the second began waiting just after the pause began.
+        assert!(
+            used.held >= std::time::Duration::from_millis(60),
+            "{used:?}"
+        );
+        assert!(
+            used.waited >= std::time::Duration::from_millis(50),
+            "{used:?}"
+        );
     }
 
     #[test]
