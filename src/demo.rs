@@ -750,8 +750,8 @@ async fn recovery_rows(store: &Store) -> Result<Vec<(String, Fen, String)>, Stor
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT f.from_owner, f.amount, \
-           (SELECT b.unit_code FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-            WHERE l.id_number = f.from_owner ORDER BY l.month DESC LIMIT 1) \
+           (SELECT b.unit_code FROM payout_claims c JOIN payout_batches b ON b.batch_id = c.batch_id \
+            WHERE c.id_number = f.from_owner ORDER BY c.month DESC LIMIT 1) \
          FROM flow_events f WHERE f.kind = 'recovery' ORDER BY f.entry_key",
     )
     .fetch_all(store.pool())

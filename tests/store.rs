@@ -2571,3 +2571,113 @@ async fn writers_racing_for_the_same_keys_post_each_once() {
     })
     .await;
 }
+
+/// Migration 0012 on a ledger written before it: each batch line's claim learns its line (a direct
+/// payment's claim none), the claim's key leads with the person, and the lines' own person index
+/// is gone (a person's lines are found through their claims).
+#[tokio::test]
+async fn claims_written_before_migration_12_name_their_batch_lines() {
+    on_every_backend(|kind| async move {
+        let db = common::fresh_db(kind).await;
+        {
+            sqlx::any::install_default_drivers();
+            let url = match kind {
+                Kind::Sqlite => format!("sqlite://{}?mode=rwc", db.url),
+                Kind::Postgres => db.url.clone(),
+            };
+            let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+            match kind {
+                Kind::Sqlite => sqlx::migrate!("migrations/sqlite").run_to(11, &pool).await,
+                Kind::Postgres => sqlx::migrate!("migrations/postgres").run_to(11, &pool).await,
+            }
+            .expect("migrate to 0011");
+            sqlx::raw_sql(
+                "INSERT INTO payout_lines (batch_id, line_no, id_number, name, account, amount, month, payment_key) \
+                 VALUES ('U-A-MBDK-2025-03-1', 1, 'P1', '甲', '6222', 100, '2025-03', 'payment:U-A-MBDK-2025-03-1:1'), \
+                        ('U-A-MBDK-2025-03-1', 2, 'P2', '乙', '6223', 200, '2025-03', 'payment:U-A-MBDK-2025-03-1:2'), \
+                        ('U-A-MBDK-2024-12-1', 1, 'P3', '丙', '6224', 300, '2024-12', 'payment:U-A-MBDK-2024-12-1:1'); \
+                 INSERT INTO payout_claims (program, id_number, month, attempt, payment_key, county_code, amount) \
+                 VALUES ('MBDK', 'P1', '2025-03', 0, 'payment:U-A-MBDK-2025-03-1:1', '440511', 100), \
+                        ('MBDK', 'P2', '2025-03', 0, 'payment:U-A-MBDK-2025-03-1:2', '440511', 200), \
+                        ('MBDK', 'P1', '2025-04', 0, 'pay:U-A:P1:2025-04', '440511', 100);",
+            )
+            .execute(&pool)
+            .await
+            .expect("rows written before 0012");
+            pool.close().await;
+        }
+        let store = Store::open(&db.url).await.expect("open migrates to 0012");
+        let rows = sqlx::query(
+            "SELECT id_number, month, payment_key, batch_id, line_no FROM payout_claims \
+             ORDER BY id_number, month",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("claims");
+        type Claim = (String, String, String, Option<String>, Option<i64>);
+        let claims: Vec<Claim> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get::<Option<String>, _>(3),
+                    r.get::<Option<i64>, _>(4),
+                )
+            })
+            .collect();
+        let batch = Some("U-A-MBDK-2025-03-1".to_string());
+        assert_eq!(
+            claims,
+            vec![
+                ("P1".into(), "2025-03".into(), "payment:U-A-MBDK-2025-03-1:1".into(), batch.clone(), Some(1)),
+                ("P1".into(), "2025-04".into(), "pay:U-A:P1:2025-04".into(), None, None),
+                ("P2".into(), "2025-03".into(), "payment:U-A-MBDK-2025-03-1:2".into(), batch, Some(2)),
+            ],
+            "{kind:?}"
+        );
+        // The line written before claims were kept (P3's, no claim) stays indexed by person.
+        let flags: Vec<(String, i64)> = sqlx::query(
+            "SELECT id_number, claimed FROM payout_lines ORDER BY id_number",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("lines")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        assert_eq!(
+            flags,
+            vec![("P1".into(), 1), ("P2".into(), 1), ("P3".into(), 0)],
+            "{kind:?}"
+        );
+        let index = |name: &str| match kind {
+            Kind::Sqlite => format!(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = '{name}'"
+            ),
+            Kind::Postgres => format!("SELECT COUNT(*) FROM pg_indexes WHERE indexname = '{name}'"),
+        };
+        for (name, expected) in [("payout_lines_person", 0), ("payout_lines_unclaimed", 1)] {
+            let found: i64 = sqlx::query(sqlx::AssertSqlSafe(index(name)))
+                .fetch_one(store.pool())
+                .await
+                .expect("index")
+                .get(0);
+            assert_eq!(found, expected, "{kind:?}: index {name}");
+        }
+        // The key still allows one attempt N per person-month.
+        let again = sqlx::query(
+            "INSERT INTO payout_claims (program, id_number, month, attempt, payment_key) \
+             VALUES ('MBDK', 'P1', '2025-03', 0, 'payment:U-A-MBDK-2025-03-2:1')",
+        )
+        .execute(store.pool())
+        .await
+        .expect_err("a second attempt 0 is refused");
+        assert!(
+            again.as_database_error().is_some_and(|e| e.is_unique_violation()),
+            "{kind:?}: {again}"
+        );
+    })
+    .await;
+}

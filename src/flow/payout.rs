@@ -238,6 +238,20 @@ fn next_attempt(earlier: &[(&'static str, String)], month: YearMonth) -> Result<
     Ok(earlier.len() as i64)
 }
 
+/// The payout lines of the persons that `ids` picks (SQL after `id_number`: `= $1`, `IN (…)`), as a
+/// table to select from (`FROM {person_lines} l`): a line its claim names is found through the claim,
+/// keyed by ID number; a line no claim names (`claimed = 0`: written before claims were kept, or by
+/// an import that wrote lines alone) through the index that keeps only those (migration 0012).
+pub(crate) fn person_lines(ids: &str) -> String {
+    format!(
+        "(SELECT l.* FROM payout_claims c \
+           JOIN payout_lines l ON l.batch_id = c.batch_id AND l.line_no = c.line_no \
+           WHERE c.id_number {ids} \
+         UNION ALL \
+         SELECT l.* FROM payout_lines l WHERE l.claimed = 0 AND l.id_number {ids})"
+    )
+}
+
 /// A person-month's attempt, claimed with its payment entry (see `payout_claims`): with the county
 /// whose books pay it and the amount owed, from which reports take what was owed for the month.
 pub(crate) struct Claim<'a> {
@@ -248,6 +262,9 @@ pub(crate) struct Claim<'a> {
     pub(crate) payment_key: &'a str,
     pub(crate) county: &'a str,
     pub(crate) amount: Fen,
+    /// The batch line (batch, line number) the attempt is, or `None` for a payment made directly:
+    /// a person's lines are found through their claims (see migration 0012).
+    pub(crate) line: Option<(&'a str, i64)>,
 }
 
 impl Claim<'_> {
@@ -264,6 +281,8 @@ impl Claim<'_> {
                 "payment_key",
                 "county_code",
                 "amount",
+                "batch_id",
+                "line_no",
             ],
             values: vec![
                 self.program.into(),
@@ -273,6 +292,8 @@ impl Claim<'_> {
                 self.payment_key.into(),
                 self.county.into(),
                 self.amount.into(),
+                self.line.map(|(batch, _)| batch.to_string()).into(),
+                self.line.map(|(_, line_no)| line_no).into(),
             ],
         }
     }
@@ -502,6 +523,7 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
                 payment_key: &payment_key,
                 county: &unit.county,
                 amount,
+                line: Some((&batch_id, i64::from(line_no))),
             }
             .row(0),
         );
@@ -521,6 +543,7 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
                 "amount",
                 "month",
                 "payment_key",
+                "claimed",
             ],
             values: vec![
                 batch_id.clone().into(),
@@ -531,6 +554,8 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
                 amount.into(),
                 month.to_string().into(),
                 payment_key.into(),
+                // Its claim (above) names it: the person's lines are found through their claims.
+                SideValue::Int(1),
             ],
         });
         lines.push(PayoutLine {
@@ -1090,9 +1115,13 @@ pub async fn recover(
     let mut rows = crate::store::fetch_in(
         &mut conn,
         store.backend(),
-        "SELECT l.id_number, l.month, l.amount FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-         WHERE b.program = $1 AND l.id_number IN ({list}) \
-           AND EXISTS (SELECT 1 FROM payout_results r WHERE r.payment_key = l.payment_key AND r.status = 'paid')",
+        &format!(
+            "SELECT l.id_number, l.month, l.amount FROM {} l \
+             JOIN payout_batches b ON b.batch_id = l.batch_id \
+             WHERE b.program = $1 \
+               AND EXISTS (SELECT 1 FROM payout_results r WHERE r.payment_key = l.payment_key AND r.status = 'paid')",
+            person_lines("IN ({list})")
+        ),
         &[program.code()],
         &ids,
     )
@@ -1431,6 +1460,7 @@ pub async fn pay(
                 payment_key: key,
                 county: &unit.county,
                 amount: *amount,
+                line: None,
             }
             .row(entries.len()),
         );

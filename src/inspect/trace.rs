@@ -287,13 +287,16 @@ fn covers(f: &FlowRow, month: &str) -> bool {
 }
 
 async fn payout_lines_of(store: &Store, id_number: &str) -> Result<Vec<LineRow>, InspectError> {
-    let sql = "SELECT b.program, b.batch_id, l.line_no, b.unit_code, b.file_name, b.business_date, \
-               l.month, l.amount, l.payment_key, r.status, r.entry_date, \
-               COALESCE(r.memo, '银行成功 ' || l.batch_id) \
-               FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-               LEFT JOIN payout_results r ON r.payment_key = l.payment_key \
-               WHERE l.id_number = $1 ORDER BY l.month, b.batch_id, l.line_no";
-    let rows = sqlx::query(portable(store.backend(), sql.to_string()))
+    let sql = format!(
+        "SELECT b.program, b.batch_id, l.line_no, b.unit_code, b.file_name, b.business_date, \
+         l.month, l.amount, l.payment_key, r.status, r.entry_date, \
+         COALESCE(r.memo, '银行成功 ' || l.batch_id) \
+         FROM {} l JOIN payout_batches b ON b.batch_id = l.batch_id \
+         LEFT JOIN payout_results r ON r.payment_key = l.payment_key \
+         ORDER BY l.month, b.batch_id, l.line_no",
+        crate::flow::payout::person_lines("= $1")
+    );
+    let rows = sqlx::query(portable(store.backend(), sql))
         .bind(id_number.to_string())
         .fetch_all(store.pool())
         .await?;
@@ -1223,9 +1226,11 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
             if let [_, _, id, month] = parts.as_slice() {
                 let rows = sqlx::query(portable(
                     store.backend(),
-                    "SELECT b.unit_code FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
-                     WHERE l.id_number = $1 AND l.month = $2 AND b.program = $3"
-                        .into(),
+                    format!(
+                        "SELECT b.unit_code FROM {} l JOIN payout_batches b ON b.batch_id = l.batch_id \
+                         WHERE l.month = $2 AND b.program = $3",
+                        crate::flow::payout::person_lines("= $1")
+                    ),
                 ))
                 .bind(id.to_string())
                 .bind(month.to_string())
@@ -1242,11 +1247,13 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
                         let key = row[2].display();
                         let belongs = sqlx::query(portable(
                             store.backend(),
-                            "SELECT COUNT(*) FROM payout_lines WHERE payment_key = $1 AND id_number = $2"
-                                .into(),
+                            format!(
+                                "SELECT COUNT(*) FROM {} l WHERE l.payment_key = $2",
+                                crate::flow::payout::person_lines("= $1")
+                            ),
                         ))
-                        .bind(key)
                         .bind(id.to_string())
+                        .bind(key)
                         .fetch_one(store.pool())
                         .await?
                         .try_get::<i64, _>(0)?;

@@ -210,9 +210,9 @@ async fn posted_lines(
     county: Option<&str>,
     which: Which<'_>,
 ) -> Result<Vec<Line>, InspectError> {
-    let base = "SELECT l.batch_id, l.line_no, l.id_number, l.name, l.account, l.amount, l.month, \
-         b.unit_code, b.county_code, b.business_date, e.entry_date, '银行成功 ' || l.batch_id \
-         FROM payout_lines l JOIN payout_batches b ON b.batch_id = l.batch_id \
+    let select = "SELECT l.batch_id, l.line_no, l.id_number, l.name, l.account, l.amount, l.month, \
+         b.unit_code, b.county_code, b.business_date, e.entry_date, '银行成功 ' || l.batch_id";
+    let rest = "JOIN payout_batches b ON b.batch_id = l.batch_id \
          JOIN payout_results e ON e.payment_key = l.payment_key AND e.status = 'paid' \
          WHERE b.program = $1 AND l.month >= $2 AND l.month <= $3";
     let mut lines = Vec::new();
@@ -228,17 +228,20 @@ async fn posted_lines(
             .collect(),
     };
     for chunk in chunks {
-        let mut sql = String::from(base);
-        let mut next = 4;
-        if county.is_some() {
-            sql.push_str(" AND b.county_code = $4");
-            next = 5;
-        }
-        match &which {
-            Which::Persons(_) => sql.push_str(&format!(
-                " AND l.id_number IN ({})",
+        let next = if county.is_some() { 5 } else { 4 };
+        let lines_of = match &which {
+            Which::Persons(_) => crate::flow::payout::person_lines(&format!(
+                "IN ({})",
                 crate::store::in_list(next, chunk.len())
             )),
+            Which::Lines(_) => "payout_lines".to_string(),
+        };
+        let mut sql = format!("{select} FROM {lines_of} l {rest}");
+        if county.is_some() {
+            sql.push_str(" AND b.county_code = $4");
+        }
+        match &which {
+            Which::Persons(_) => {}
             Which::Lines(_) => {
                 let pairs: Vec<String> = (0..chunk.len() / 2)
                     .map(|i| {

@@ -1928,6 +1928,7 @@ mod tests {
                         payment_key: &format!("{key}:{i}"),
                         county: "440511",
                         amount: Fen(1),
+                        line: None,
                     }
                     .row(0)
                 })
