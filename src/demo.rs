@@ -745,7 +745,8 @@ fn bank_answer(
     Ok(((file(&ok), ok.len()), (file(&failed), failed.len())))
 }
 
-/// (person, amount, unit that paid) for every receivable booked.
+/// (person, amount, unit that paid) for every receivable booked. Read through the claims, keyed by
+/// ID number: every line the demo writes has its claim.
 async fn recovery_rows(store: &Store) -> Result<Vec<(String, Fen, String)>, StoreError> {
     use sqlx::Row;
     let rows = sqlx::query(
