@@ -767,6 +767,22 @@ fn an_entry_is_traced_up_and_down_the_chain() {
                 chain.contains("县级拨付 | disbursement:金财拨〔2025〕2号:U440511001"),
                 "{chain}"
             );
+            // A recovery: above it, the one line that paid the dead man's February (his unit found
+            // through his claims; the unit pays nobody else that month).
+            let recovery =
+                inspect::trace_entry(&store, &format!("recovery:MBDK:{SUN}:2025-02"), false)
+                    .await
+                    .unwrap_or_else(|e| panic!("[{kind:?}] {e}"));
+            let chain = trail_text(&recovery.sections[0]);
+            let paid: Vec<&String> = chain
+                .iter()
+                .filter(|r| r.starts_with("上游 up | 发放 | "))
+                .collect();
+            assert_eq!(paid.len(), 1, "[{kind:?}] {chain:#?}");
+            assert!(
+                paid[0].contains("payment:U440511002-MBDK-2025-02-"),
+                "[{kind:?}] {chain:#?}"
+            );
             store.close().await;
         }
     });

@@ -1224,10 +1224,13 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
             // recovery:PROGRAM:ID:MONTH
             let parts: Vec<&str> = base.split(':').collect();
             if let [_, _, id, month] = parts.as_slice() {
+                // The person's lines of the month, read once: their units, and which of each
+                // unit's lines are theirs (by the line's key).
                 let rows = sqlx::query(portable(
                     store.backend(),
                     format!(
-                        "SELECT b.unit_code FROM {} l JOIN payout_batches b ON b.batch_id = l.batch_id \
+                        "SELECT b.unit_code, l.payment_key FROM {} l \
+                         JOIN payout_batches b ON b.batch_id = l.batch_id \
                          WHERE l.month = $2 AND b.program = $3",
                         crate::flow::payout::person_lines("= $1")
                     ),
@@ -1237,27 +1240,16 @@ pub async fn trace_entry(store: &Store, key: &str, full: bool) -> Result<Trace, 
                 .bind(program.clone())
                 .fetch_all(store.pool())
                 .await?;
-                let units: BTreeSet<String> = rows
-                    .iter()
-                    .map(|r| r.try_get::<String, _>(0))
-                    .collect::<Result<_, _>>()?;
+                let mut units = BTreeSet::new();
+                let mut theirs = BTreeSet::new();
+                for r in &rows {
+                    units.insert(r.try_get::<String, _>(0)?);
+                    theirs.insert(r.try_get::<String, _>(1)?);
+                }
                 let months = BTreeSet::from([month.to_string()]);
                 for unit in units {
                     for mut row in unit_lines(store, &program, &unit, &months).await? {
-                        let key = row[2].display();
-                        let belongs = sqlx::query(portable(
-                            store.backend(),
-                            format!(
-                                "SELECT COUNT(*) FROM {} l WHERE l.payment_key = $2",
-                                crate::flow::payout::person_lines("= $1")
-                            ),
-                        ))
-                        .bind(id.to_string())
-                        .bind(key)
-                        .fetch_one(store.pool())
-                        .await?
-                        .try_get::<i64, _>(0)?;
-                        if belongs > 0 {
+                        if theirs.contains(&row[2].display()) {
                             row[0] = Cell::text("上游 up");
                             chain.push(row);
                         }
