@@ -2573,8 +2573,8 @@ async fn writers_racing_for_the_same_keys_post_each_once() {
 }
 
 /// Migration 0012 on a ledger written before it: each batch line's claim learns its line (a direct
-/// payment's claim none), the claim's key leads with the person, and the lines' own person index
-/// is gone (a person's lines are found through their claims).
+/// payment's claim none), the claim's key leads with the person, and the lines' person index
+/// gives way to one of the lines no claim names only (the rest are found through their claims).
 #[tokio::test]
 async fn claims_written_before_migration_12_name_their_batch_lines() {
     on_every_backend(|kind| async move {

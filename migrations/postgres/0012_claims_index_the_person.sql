@@ -1,7 +1,8 @@
 -- A payout line's person-month was indexed twice: by payout_lines_person (id_number, month) and by
 -- its claim's key (see the SQLite migration). The claim now names its batch line (NULL for a
--- payment a unit made directly) and its key leads with the ID number; the old index keeps only the
--- lines no claim names (`claimed = 0`: written before claims were kept, or by an import).
+-- payment a unit made directly) and its key leads with the ID number; the old index gives way to
+-- payout_lines_unclaimed, of the lines no claim names only (`claimed = 0`: written before claims
+-- were kept, or by an import).
 ALTER TABLE payout_claims ADD COLUMN batch_id TEXT;
 ALTER TABLE payout_claims ADD COLUMN line_no BIGINT;
 UPDATE payout_claims c SET batch_id = l.batch_id, line_no = l.line_no

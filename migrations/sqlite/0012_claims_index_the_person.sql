@@ -4,7 +4,8 @@
 -- turn). The claim now names its batch line (NULL for a payment a unit made directly) and its key
 -- leads with the ID number, so it answers "this person's lines". A line no claim names (written
 -- before claims were kept, or by an import that wrote lines alone) is `claimed = 0` and indexed by
--- person on its own, so an inspector still finds it: the old index keeps only those lines.
+-- person on its own, so an inspector still finds it: the old index gives way to
+-- payout_lines_unclaimed, of those lines only.
 -- The claim stays a row and its key (WITHOUT ROWID, the whole claim in the randomly inserted key,
 -- wrote 26% more to the log: a 30-county demo 3,397 MiB against 2,701 MiB, no faster).
 CREATE TABLE payout_claims_by_person (

@@ -240,20 +240,18 @@ async fn posted_lines(
         if county.is_some() {
             sql.push_str(" AND b.county_code = $4");
         }
-        match &which {
-            Which::Persons(_) => {}
-            Which::Lines(_) => {
-                let pairs: Vec<String> = (0..chunk.len() / 2)
-                    .map(|i| {
-                        format!(
-                            "(l.batch_id = ${} AND l.line_no = ${})",
-                            next + 2 * i,
-                            next + 2 * i + 1
-                        )
-                    })
-                    .collect();
-                sql.push_str(&format!(" AND ({})", pairs.join(" OR ")));
-            }
+        // A person's lines are picked in the table read above; lines by their (batch, line).
+        if let Which::Lines(_) = &which {
+            let pairs: Vec<String> = (0..chunk.len() / 2)
+                .map(|i| {
+                    format!(
+                        "(l.batch_id = ${} AND l.line_no = ${})",
+                        next + 2 * i,
+                        next + 2 * i + 1
+                    )
+                })
+                .collect();
+            sql.push_str(&format!(" AND ({})", pairs.join(" OR ")));
         }
         let mut query = sqlx::query(portable(store.backend(), sql))
             .bind(program.to_string())
