@@ -531,8 +531,12 @@ pub async fn run(
     let proofs = side_by_side(vec![
         Box::pin(async {
             let started = std::time::Instant::now();
-            let deadlines = flow::deadlines::report(store, date(2025, 12, 31), None, None).await?;
-            let cities = city_summary(store, &regions, &deadlines).await?;
+            // The units' paid lines are read once (3.3 million of them in a province-year): the
+            // deadline report's outflows and the summary's paid column.
+            let paid = flow::deadlines::paid_days(store).await?;
+            let deadlines =
+                flow::deadlines::report_with(store, date(2025, 12, 31), None, None, &paid).await?;
+            let cities = city_summary(store, &regions, &deadlines, &paid).await?;
             let reports = write_reports(store, out, &deadlines).await?;
             let seconds = started.elapsed().as_secs_f64();
             tracing::info!(
@@ -776,6 +780,7 @@ pub async fn city_summary(
     store: &Store,
     regions: &crate::region::RegionTable,
     deadlines: &[crate::flow::deadlines::Holder],
+    paid: &[crate::flow::deadlines::PaidDay],
 ) -> Result<BTreeMap<String, (String, CityLine)>, StoreError> {
     use sqlx::Row;
     let mut cities: BTreeMap<String, (String, CityLine)> = BTreeMap::new();
@@ -810,21 +815,10 @@ pub async fn city_summary(
             _ => {}
         }
     }
-    // Paid lines summed per batch first, in the batches' order, then per county: grouped by county
-    // at once, SQLite sorted all 3.3 million lines of a province-year (2.1 s against 1.3 s).
-    for row in sqlx::query(
-        "SELECT b.county_code, CAST(SUM(x.amount) AS BIGINT) \
-         FROM (SELECT l.batch_id, SUM(l.amount) AS amount FROM payout_lines l \
-               WHERE EXISTS (SELECT 1 FROM payout_results e WHERE e.payment_key = l.payment_key AND e.status = 'paid') \
-               GROUP BY l.batch_id) x \
-         JOIN payout_batches b ON b.batch_id = x.batch_id GROUP BY b.county_code",
-    )
-    .fetch_all(store.pool())
-    .await?
-    {
-        let county: String = row.try_get(0)?;
-        let line = slot(&mut cities, regions, &county);
-        line.paid = add(line.paid, Fen(row.try_get(1)?));
+    // What the bank confirmed paid: the units' paid days (the deadline report's outflows).
+    for day in paid {
+        let line = slot(&mut cities, regions, &day.county);
+        line.paid = add(line.paid, day.amount);
     }
     for row in sqlx::query(
         "SELECT a.county_code, CAST(SUM(b.balance) AS BIGINT) FROM accounts a JOIN balances b ON b.account_id = a.id \
