@@ -188,7 +188,7 @@ pub fn attribute_size(confidence: Decimal, tolerable: Decimal) -> Result<usize, 
 }
 
 /// Checks the population and sorts it by id: the one order every draw starts from.
-fn prepared(population: &[Item], size: usize) -> Result<(Vec<Item>, Fen), SampleError> {
+fn prepared(population: &[Item], size: usize) -> Result<(Vec<&Item>, Fen), SampleError> {
     if population.is_empty() {
         return Err(SampleError::EmptyPopulation);
     }
@@ -207,8 +207,11 @@ fn prepared(population: &[Item], size: usize) -> Result<(Vec<Item>, Fen), Sample
             population: population.len(),
         });
     }
-    let mut sorted = population.to_vec();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    // Sorted by reference: a province-year's population is 2.3 million items, and only the
+    // sample's few are copied out. Ids are unique (checked next), so the unstable sort's order is
+    // the one order of the ids.
+    let mut sorted: Vec<&Item> = population.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     for pair in sorted.windows(2) {
         if pair[0].id == pair[1].id {
             return Err(SampleError::DuplicateItem {
@@ -224,8 +227,8 @@ fn prepared(population: &[Item], size: usize) -> Result<(Vec<Item>, Fen), Sample
 }
 
 /// `size` items of `items` by a partial Fisher-Yates shuffle, in the order drawn.
-fn draw_without_replacement(items: &[Item], size: usize, rng: &mut SplitMix64) -> Vec<Item> {
-    let mut pool: Vec<&Item> = items.iter().collect();
+fn draw_without_replacement(items: &[&Item], size: usize, rng: &mut SplitMix64) -> Vec<Item> {
+    let mut pool: Vec<&Item> = items.to_vec();
     let mut out = Vec::with_capacity(size);
     for i in 0..size.min(pool.len()) {
         let j = i + rng.below((pool.len() - i) as u64) as usize;
@@ -311,20 +314,19 @@ pub fn allocate(counts: &BTreeMap<String, usize>, size: usize) -> BTreeMap<Strin
 /// stratum, strata in code order, one generator for all.
 pub fn stratified(population: &[Item], size: usize, seed: u64) -> Result<Sample, SampleError> {
     let (sorted, total) = prepared(population, size)?;
-    let mut strata: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    let mut strata: BTreeMap<&str, Vec<&Item>> = BTreeMap::new();
     for item in &sorted {
-        strata
-            .entry(item.stratum.clone())
-            .or_default()
-            .push(item.clone());
+        strata.entry(item.stratum.as_str()).or_default().push(item);
     }
-    let counts: BTreeMap<String, usize> =
-        strata.iter().map(|(s, v)| (s.clone(), v.len())).collect();
+    let counts: BTreeMap<String, usize> = strata
+        .iter()
+        .map(|(s, v)| (s.to_string(), v.len()))
+        .collect();
     let sizes = allocate(&counts, size);
     let mut rng = SplitMix64::new(seed);
     let mut picked = Vec::with_capacity(size);
     for (stratum, items) in &strata {
-        let n = sizes.get(stratum).copied().unwrap_or(0);
+        let n = sizes.get(*stratum).copied().unwrap_or(0);
         picked.extend(plain(draw_without_replacement(items, n, &mut rng)));
     }
     Ok(Sample {
@@ -359,7 +361,7 @@ pub fn monetary(population: &[Item], size: usize, seed: u64) -> Result<Sample, S
     let mut picked = Vec::new();
     for item in sorted.iter().filter(|i| i.amount >= interval) {
         picked.push(Picked {
-            item: item.clone(),
+            item: (*item).clone(),
             top_stratum: true,
             hit: None,
         });
@@ -372,7 +374,7 @@ pub fn monetary(population: &[Item], size: usize, seed: u64) -> Result<Sample, S
             .ok_or(SampleError::Overflow)?;
         if next > cumulative && next <= end {
             picked.push(Picked {
-                item: item.clone(),
+                item: (*item).clone(),
                 top_stratum: false,
                 hit: Some(next),
             });

@@ -327,6 +327,8 @@ async fn population(
     if let Some(c) = county {
         query = query.bind(c.to_string());
     }
+    // Each item is named `batch:line` as it is read; the sampling sorts by that name itself, so
+    // the database's order never matters.
     let mut items = Vec::new();
     for row in query.fetch_all(store.pool()).await? {
         let batch: String = row.try_get(0)?;
@@ -341,25 +343,14 @@ async fn population(
                     "batch {batch}: unreadable line \"{part}\""
                 )));
             };
-            items.push((
-                (batch.clone(), line_no),
-                Item {
-                    id: String::new(),
-                    stratum: stratum.clone(),
-                    amount: Fen(amount),
-                },
-            ));
+            items.push(Item {
+                id: format!("{batch}:{line_no}"),
+                stratum: stratum.clone(),
+                amount: Fen(amount),
+            });
         }
     }
-    // The same order as the full lines always had: by batch and line number.
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(items
-        .into_iter()
-        .map(|((batch, line_no), mut item)| {
-            item.id = format!("{batch}:{line_no}");
-            item
-        })
-        .collect())
+    Ok(items)
 }
 
 /// The flow's documents of one program: releases, matching shares and disbursements with the
