@@ -630,6 +630,57 @@ async fn every_planted_fault_is_found_and_nothing_else_is_flagged() {
                 .expect("row")
                 .clone()
         };
+        // What each county paid: its lines the bank answered paid by the report date; checked
+        // also on the first answer's day, when the later answers must not count.
+        let first_answer: String =
+            sqlx::query_scalar("SELECT MIN(entry_date) FROM payout_results WHERE status = 'paid'")
+                .fetch_one(s.store.pool())
+                .await
+                .expect("first answer");
+        let first_answer = day(&first_answer);
+        let early = checks::scorecard(&s.store, first_answer)
+            .await
+            .expect("scorecard");
+        let paid_shown = |card: &earmark::report::Sheet, county: &str| {
+            card.rows
+                .iter()
+                .find(|r| r[2].display() == county)
+                .map(|r| r[6].display())
+        };
+        let mut earlier_differs = false;
+        for county in ["440511", "440512", "440513"] {
+            for (sheet, date) in [(&card, as_of), (&early, first_answer)] {
+                let paid: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) FROM payout_lines l \
+                     JOIN payout_batches b ON b.batch_id = l.batch_id \
+                     JOIN payout_results e ON e.payment_key = l.payment_key AND e.status = 'paid' \
+                     WHERE b.county_code = $1 AND e.entry_date <= $2",
+                )
+                .bind(county)
+                .bind(date.format("%Y-%m-%d").to_string())
+                .fetch_one(s.store.pool())
+                .await
+                .expect("paid lines");
+                let shown = paid_shown(sheet, county);
+                if shown.is_some() || paid != 0 {
+                    assert_eq!(
+                        shown,
+                        Some(Fen(paid).to_string()),
+                        "{county} paid by {date}"
+                    );
+                }
+            }
+            earlier_differs |= paid_shown(&early, county) != paid_shown(&card, county);
+        }
+        assert!(
+            earlier_differs,
+            "some line was answered after the first answer's day"
+        );
+        assert_ne!(
+            row("440511")[6].display(),
+            Fen::ZERO.to_string(),
+            "金平 paid"
+        );
         // 潮阳 paid nothing of what it received and holds three stuck tranches.
         assert_eq!(row("440513")[8].display(), "0.0");
         assert_eq!(row("440513")[14].display(), "3");

@@ -1074,7 +1074,10 @@ fn ranks<T: Ord + Clone>(values: &[Option<T>], higher_is_better: bool) -> Vec<i6
 pub async fn scorecard(store: &Store, as_of: NaiveDate) -> Result<Sheet, InspectError> {
     let regions = store.regions().await?;
     let mut scores: BTreeMap<String, Score> = BTreeMap::new();
-    for holder in crate::flow::deadlines::report(store, as_of, None, None).await? {
+    // The units' paid days are read once: the deadline report's outflows and each county's paid
+    // (summed from every paid line, 3.3 million in a province-year, they took 17.7 s and 3.7 GB).
+    let paid = crate::flow::deadlines::paid_days(store).await?;
+    for holder in crate::flow::deadlines::report_with(store, as_of, None, None, &paid).await? {
         let score = scores.entry(holder.county.clone()).or_default();
         for t in &holder.tranches {
             if matches!(t.state, TrancheState::Late | TrancheState::Stuck) {
@@ -1100,11 +1103,12 @@ pub async fn scorecard(store: &Store, as_of: NaiveDate) -> Result<Sheet, Inspect
     {
         scores.entry(row.try_get(0)?).or_default().available = Fen(row.try_get(1)?);
     }
-    for line in paid_lines(store, as_of).await? {
-        let score = scores.entry(line.county.clone()).or_default();
+    // Paid by the report date: the bank's answer dates the payment.
+    for day in paid.iter().filter(|d| d.date <= as_of) {
+        let score = scores.entry(day.county.clone()).or_default();
         score.paid = score
             .paid
-            .checked_add(line.amount)
+            .checked_add(day.amount)
             .ok_or_else(|| invalid("amounts overflow".into()))?;
     }
     for row in sqlx::query(
