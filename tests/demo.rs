@@ -105,6 +105,24 @@ async fn the_small_demo_runs_ties_to_the_reports_and_repeats_exactly() {
             let (code, recon, stderr) =
                 earmark(&db.url, db.dir.path(), &["report", "reconciliation"]);
             assert_eq!(code, 0, "{stderr}");
+            // Run in parts, a program each (on SQLite), it gives the rows its one statement gives.
+            let whole = {
+                let store = earmark::store::Store::open(&db.url).await.expect("open");
+                let mut def = earmark::inspect::engine::find("reconciliation").expect("defined");
+                assert_eq!(def.split_by.as_deref(), Some("program"));
+                def.split_by = None;
+                let sheet = earmark::inspect::engine::run(&store, &def, &[])
+                    .await
+                    .expect("the reconciliation in one statement");
+                store.close().await;
+                let mut csv = Vec::new();
+                sheet.write_csv(&mut csv).expect("csv");
+                String::from_utf8(csv).expect("utf-8")
+            };
+            assert_eq!(recon, whole, "[{kind:?}] the reconciliation in parts");
+            let programs: std::collections::BTreeSet<String> =
+                column(&recon, "program").into_iter().collect();
+            assert!(programs.len() >= 2, "{programs:?}");
             assert!(
                 column(&recon, "ties")
                     .iter()

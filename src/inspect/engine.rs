@@ -97,6 +97,13 @@ pub struct ReportDef {
     /// `table:notice`). Its parameters are passed by name; its columns must be the declared ones.
     #[serde(default)]
     pub source: Option<String>,
+    /// A program parameter by which the report may be run in parts: when it is not given, the
+    /// statement runs once per program of the ledger, side by side on connections of their own, and
+    /// the parts' rows are put together in the programs' code order. The statement must then order
+    /// its rows by program first, and a row must depend on its own program's rows only, so that the
+    /// parts put together are the rows the whole would give.
+    #[serde(default)]
+    pub split_by: Option<String>,
     pub columns: Vec<ColumnDef>,
 }
 
@@ -157,6 +164,17 @@ impl ReportDef {
                     ),
                 ));
             }
+        }
+        if let Some(split) = &def.split_by
+            && !def
+                .params
+                .iter()
+                .any(|p| &p.name == split && p.kind == ParamKind::Program)
+        {
+            return Err(definition_error(
+                file,
+                format!("split_by names {split}, which is not a declared program parameter"),
+            ));
         }
         match (&def.source, def.sql.trim().is_empty()) {
             (Some(_), false) => {
@@ -446,15 +464,45 @@ pub async fn run(
         return run_dataset(store, def, source, &values).await;
     }
     let (sql, names) = compile_named(&def.sql);
-    let mut query = sqlx::query(portable(store.backend(), sql));
-    for name in &names {
-        let value = values
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.clone());
-        query = query.bind(value);
-    }
-    let rows = query.fetch_all(store.pool()).await?;
+    // On SQLite, run in parts, one per program, when the report allows it and no program was asked
+    // for: SQLite runs a statement on one core, and on the province ledger the reconciliation took
+    // 4.5-5.5 s in one statement against 3.3-3.4 s in parts side by side (its programs alone 3.2 s
+    // and 1.8 s). PostgreSQL runs one statement's scans and joins on parallel workers itself: in
+    // parts the same report took 4.5-4.6 s against 4.0-4.5 s whole, so it runs whole there.
+    let split = def
+        .split_by
+        .as_deref()
+        .filter(|_| store.backend() == crate::store::Backend::Sqlite)
+        .filter(|p| values.iter().any(|(n, v)| n == p && v.is_none()));
+    let rows = match split {
+        None => fetch(store, &sql, &names, &values).await?,
+        Some(param) => {
+            let programs = store.programs().await?;
+            let parts: Vec<Vec<(String, Option<String>)>> = programs
+                .into_iter()
+                .map(|(code, _)| {
+                    let mut part = values.clone();
+                    for (name, value) in &mut part {
+                        if name == param {
+                            *value = Some(code.clone());
+                        }
+                    }
+                    part
+                })
+                .collect();
+            let jobs: Vec<crate::parallel::Job<'_, Vec<AnyRow>>> = parts
+                .iter()
+                .map(|part| -> crate::parallel::Job<'_, Vec<AnyRow>> {
+                    Box::pin(fetch(store, &sql, &names, part))
+                })
+                .collect();
+            crate::parallel::side_by_side(jobs)
+                .await?
+                .into_iter()
+                .flatten()
+                .collect()
+        }
+    };
     let file = format!("reports/{}.toml", def.name);
     let mut sheet = Sheet::new(
         def.title.clone(),
@@ -498,6 +546,24 @@ pub async fn run(
         sheet.push(cells);
     }
     Ok(sheet)
+}
+
+/// Runs a report's statement with its parameters bound by name (`names`, in order of appearance).
+async fn fetch(
+    store: &Store,
+    sql: &str,
+    names: &[String],
+    values: &[(String, Option<String>)],
+) -> Result<Vec<AnyRow>, crate::store::StoreError> {
+    let mut query = sqlx::query(portable(store.backend(), sql.to_string()));
+    for name in names {
+        let value = values
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone());
+        query = query.bind(value);
+    }
+    Ok(query.fetch_all(store.pool()).await?)
 }
 
 /// Runs a computed dataset and puts the definition's headers on it.
@@ -664,5 +730,28 @@ mod tests {
         assert!(e.contains("\"table:payroll\" is not a dataset"), "{e}");
         let good = format!("{head}source = \"table:summary\"\n{columns}");
         assert!(ReportDef::parse(&good, "x.toml").is_ok());
+    }
+
+    #[test]
+    fn a_report_splits_only_by_a_declared_program_parameter() {
+        let columns =
+            "[[columns]]\nname = \"a\"\nlabel = \"甲\"\nlabel_en = \"a\"\nkind = \"text\"\n";
+        let head = "name = \"x\"\ntitle = \"x\"\ntitle_en = \"x\"\nsql = \"SELECT :p, :c\"\n";
+        let params = "[[params]]\nname = \"p\"\nlabel = \"项目\"\nkind = \"program\"\n\
+                      [[params]]\nname = \"c\"\nlabel = \"县\"\nkind = \"county\"\n";
+        let def = |split: &str| format!("{head}split_by = \"{split}\"\n{params}{columns}");
+        let parsed = ReportDef::parse(&def("p"), "x.toml").expect("a program parameter");
+        assert_eq!(parsed.split_by.as_deref(), Some("p"));
+        for wrong in ["c", "q"] {
+            let e = ReportDef::parse(&def(wrong), "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "split_by names {wrong}, which is not a declared program parameter"
+                )),
+                "{e}"
+            );
+        }
     }
 }
