@@ -101,7 +101,8 @@ pub struct ReportDef {
     /// statement runs once per program of the ledger, side by side on connections of their own, and
     /// the parts' rows are put together in the programs' code order. The statement must then order
     /// its rows by program first, and a row must depend on its own program's rows only, so that the
-    /// parts put together are the rows the whole would give.
+    /// parts put together are the rows the whole would give. Each part is one reading of the ledger,
+    /// so each program's rows tie among themselves even while payments are being written.
     #[serde(default)]
     pub split_by: Option<String>,
     pub columns: Vec<ColumnDef>,

@@ -304,7 +304,9 @@ async fn population(
     // side by side on connections of their own: looking each line's answer up is most of the
     // spot check (1.5 s of 2.4 s for a province-year's 2.3 million MBDK lines on SQLite), and one
     // reader keeps one of the two cores busy. Each batch is in one run, and the sampling sorts the
-    // items by name, so the split changes nothing drawn.
+    // items by name, so the split changes nothing drawn. Each run is one reading of the ledger: a
+    // batch answered while the runs are read may be in the population or not, as it would be with
+    // one statement read a moment earlier or later (the sampled lines are read again after).
     let mut sql =
         String::from("SELECT batch_id, line_count FROM payout_batches WHERE program = $1");
     if county.is_some() {
