@@ -3,6 +3,12 @@
 
 use crate::store::StoreError;
 
+/// Readers of one large reading at once, each on a connection of its own: the ledger walk's
+/// walkers, the spot check's population runs. This machine has two cores, and one reader kept one
+/// of them busy (SQLite building the pages, then the reader taking them); more readers than cores
+/// only take turns.
+pub(crate) const READERS: usize = 2;
+
 /// A job that may run on a thread of its own.
 pub(crate) type Job<'a, T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;

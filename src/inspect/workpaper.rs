@@ -300,7 +300,7 @@ async fn population(
     to: YearMonth,
     county: Option<&str>,
 ) -> Result<Vec<Item>, InspectError> {
-    // The program's batches in key order, split into [`PARTS`] runs of about as many lines, read
+    // The program's batches in key order, split into [`crate::parallel::READERS`] runs of about as many lines, read
     // side by side on connections of their own: looking each line's answer up is most of the
     // spot check (1.5 s of 2.4 s for a province-year's 2.3 million MBDK lines on SQLite), and one
     // reader keeps one of the two cores busy. Each batch is in one run, and the sampling sorts the
@@ -321,7 +321,7 @@ async fn population(
     for row in query.fetch_all(store.pool()).await? {
         batches.push((row.try_get(0)?, row.try_get(1)?));
     }
-    let runs = split_runs(&batches, PARTS);
+    let runs = split_runs(&batches, crate::parallel::READERS);
     let jobs: Vec<crate::parallel::Job<'_, Vec<(String, String, String)>>> = runs
         .into_iter()
         .map(
@@ -355,9 +355,6 @@ async fn population(
     }
     Ok(items)
 }
-
-/// Readers of the spot check's population at once (this machine has two cores).
-const PARTS: usize = 2;
 
 /// Splits batches (in key order, each with its number of lines) into at most `parts` runs of
 /// consecutive batches with about as many lines each: (first, last) batch of each run.

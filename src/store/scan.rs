@@ -583,10 +583,10 @@ struct Walk {
 /// Each county's journal text, by the county's place in the walk, on its way to the one writer.
 type JournalSender = tokio::sync::mpsc::UnboundedSender<(usize, Vec<u8>)>;
 
-/// Walkers of the ledger at once: each reads a county at a time on a connection of its own. A
-/// province's proof is the demo's last and longest stage after its payouts, and one walker kept
-/// one of the two cores busy (SQLite building the pages, then the walker reading them).
-const WALKERS: usize = 2;
+/// Walkers of the ledger at once ([`crate::parallel::READERS`]): each reads a county at a time on a
+/// connection of its own. A province's proof is the demo's last and longest stage after its
+/// payouts, and one walker kept one of the two cores busy.
+const WALKERS: usize = crate::parallel::READERS;
 
 impl Store {
     /// Walks every county's entries once, checking (`check`), verifying (`verify`) and writing the
