@@ -80,24 +80,42 @@ enum Owned {
     NullInt,
 }
 
-impl Script {
+/// A [`Script`] with its values bound: ready to run, so that a write judged on a reading can be
+/// made ready before it takes SQLite's one writer's turn (its values copied and bound outside it).
+pub struct BoundScript {
+    queries: Vec<AnyQuery<'static>>,
+}
+
+impl BoundScript {
     /// Runs the small statements (in the order they were added, in one round trip), then the
     /// large ones.
     pub async fn run(self, conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
-        if !self.sql.is_empty() {
-            bind(
-                sqlx::query(sqlx::AssertSqlSafe(self.sql)).persistent(false),
-                self.args,
-            )
-            .execute(&mut *conn)
-            .await?;
-        }
-        for (sql, args) in self.large {
-            bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                .execute(&mut *conn)
-                .await?;
+        for query in self.queries {
+            query.execute(&mut *conn).await?;
         }
         Ok(())
+    }
+}
+
+impl Script {
+    /// Binds the statements' values (see [`BoundScript::run`]).
+    pub fn bind(self) -> BoundScript {
+        let mut queries = Vec::with_capacity(1 + self.large.len());
+        if !self.sql.is_empty() {
+            queries.push(bind(
+                sqlx::query(sqlx::AssertSqlSafe(self.sql)).persistent(false),
+                self.args,
+            ));
+        }
+        for (sql, args) in self.large {
+            queries.push(bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args));
+        }
+        BoundScript { queries }
+    }
+
+    /// Binds and runs the statements (see [`BoundScript::run`]).
+    pub async fn run(self, conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+        self.bind().run(conn).await
     }
 
     /// Rows `start..end` of a bulk insert, as values to bind.
@@ -207,9 +225,12 @@ impl BulkInsert<'_> {
     /// run at the write's end: statements of the usual sizes from the statement cache, and the last
     /// rows, fewer than [`SCRIPT_ROWS_BELOW`], as one statement among the write's other small ones.
     /// PostgreSQL runs everything now.
+    ///
+    /// `conn` is only used on PostgreSQL: on SQLite the rows are only gathered, and a write may
+    /// gather them before it has a connection to write with.
     pub async fn run_or_script<'c, F>(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: Option<&mut sqlx::AnyConnection>,
         backend: Backend,
         rows: usize,
         cell: F,
@@ -219,7 +240,16 @@ impl BulkInsert<'_> {
         F: Fn(usize, usize) -> Cell<'c>,
     {
         debug_assert!(!self.suffix.contains("RETURNING"));
-        if backend == Backend::Postgres || rows == 0 || self.columns == 0 {
+        if rows == 0 || self.columns == 0 {
+            return Ok(());
+        }
+        if backend == Backend::Postgres {
+            let Some(conn) = conn else {
+                return Err(sqlx::Error::Protocol(
+                    "a PostgreSQL write runs its statements as it goes: it needs its connection"
+                        .into(),
+                ));
+            };
             self.run(conn, backend, rows, cell).await?;
             return Ok(());
         }

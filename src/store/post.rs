@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
-use super::bulk::{BulkInsert, Cell, Script};
+use super::bulk::{BoundScript, BulkInsert, Cell, Script};
 use super::{Backend, Store, StoreError, backend_of, fetch_in, packed};
 use crate::ledger::hash::{self, EntryContent, Hash};
 use crate::ledger::{self, AccountKey, AccountKind, Balance, EntryKind, LedgerError, NewEntry};
@@ -201,8 +201,20 @@ impl Store {
         plan: Plan,
         side: &[SideRow],
     ) -> Result<Option<Vec<Outcome>>, StoreError> {
+        // A plan whose accounts all exist is gathered and bound before the turn; one that opens
+        // accounts gets their ids under it.
+        let ready =
+            if self.backend == Backend::Sqlite && plan.account_ids.values().all(|id| *id >= 0) {
+                Ok(compose(None, self.backend, plan, side).await?)
+            } else {
+                Err(plan)
+            };
         let tx = self.begin_write().await?;
-        match self.finish(tx, plan, side).await {
+        let written = match ready {
+            Ok(written) => self.apply(tx, written).await,
+            Err(plan) => self.finish(tx, plan, side).await,
+        };
+        match written {
             // A county that moved (its next number taken), or another county's entry that took a
             // key (keys are unique across counties), or an account opened meanwhile: the
             // transaction is rolled back as it is dropped, and the batch is judged again under
@@ -531,84 +543,69 @@ impl Store {
         })
     }
 
-    /// Writes what `prepare` decided and commits.
+    /// Under the writer's turn: opens the accounts the plan first saw on a reading, writes it
+    /// and commits.
     async fn finish(
         &self,
         mut tx: super::Tx,
         plan: Plan,
         side: &[SideRow],
     ) -> Result<Vec<Outcome>, StoreError> {
-        let Plan {
-            outcomes,
-            entry_rows,
-            mut posting_rows,
-            mut balances,
-            mut touched,
-            mut heads,
-            mut account_ids,
-            created_at,
-            ..
-        } = plan;
-        // Accounts first seen on a reading: opened now, their provisional ids replaced.
-        let mut provisional: Vec<(AccountKey, i64)> = account_ids
+        let plan = self.open_provisional(&mut tx, plan).await?;
+        let written = compose(Some(&mut tx), self.backend, plan, side).await?;
+        self.apply(tx, written).await
+    }
+
+    /// Accounts first seen on a reading (provisional, negative ids): opened now, under the turn,
+    /// and their provisional ids replaced in the plan.
+    async fn open_provisional(
+        &self,
+        tx: &mut super::Tx,
+        mut plan: Plan,
+    ) -> Result<Plan, StoreError> {
+        let mut provisional: Vec<(AccountKey, i64)> = plan
+            .account_ids
             .iter()
             .filter(|(_, id)| **id < 0)
             .map(|(k, id)| (k.clone(), *id))
             .collect();
-        if !provisional.is_empty() {
-            provisional.sort_by_key(|(_, id)| std::cmp::Reverse(*id));
-            let keys: Vec<AccountKey> = provisional.iter().map(|(k, _)| k.clone()).collect();
-            let opened = self.open_accounts(&mut tx, &keys).await?;
-            let real: HashMap<i64, i64> =
-                provisional.iter().map(|(_, id)| *id).zip(opened).collect();
-            let real_of = |id: i64| if id < 0 { real[&id] } else { id };
-            for row in &mut posting_rows {
-                row.account = real_of(row.account);
-            }
-            balances = balances
-                .into_iter()
-                .map(|(id, b)| (real_of(id), b))
-                .collect();
-            touched = touched.into_iter().map(real_of).collect();
-            for id in account_ids.values_mut() {
-                *id = real_of(*id);
-            }
+        if provisional.is_empty() {
+            return Ok(plan);
         }
-        // Gathered in one script: the small statements in one round trip, then the large ones.
-        let mut script = Script::default();
-        write_entries(&mut tx, &entry_rows, &created_at, &mut script).await?;
-        write_postings(&mut tx, &posting_rows, &mut script).await?;
-        write_balances(&mut tx, &balances, &touched, &mut script).await?;
-        // Only the heads that moved: a county of the batch whose entries were all refused (or
-        // were posted before) keeps its head, which on a reading may be older than the ledger's.
-        let written: HashSet<&str> = entry_rows.iter().map(|r| r.county.as_str()).collect();
-        heads.retain(|county, _| written.contains(county.as_str()));
-        write_heads(&mut tx, &heads, &mut script).await?;
-        let standing = |i: usize| {
-            matches!(
-                outcomes.get(i),
-                Some(Some(Outcome::Posted { .. } | Outcome::AlreadyPosted { .. }))
-            )
-        };
-        let new = |i: usize| matches!(outcomes.get(i), Some(Some(Outcome::Posted { .. })));
-        // A claim is made only by an entry posted now: a repeated request claims nothing again.
-        write_side_rows(
-            &mut tx,
-            side.iter().filter(|r| {
-                if CLAIM_TABLES.contains(&r.table) {
-                    r.entry.is_none_or(new)
-                } else {
-                    r.entry.is_none_or(standing)
-                }
-            }),
-            &mut script,
-        )
-        .await?;
+        provisional.sort_by_key(|(_, id)| std::cmp::Reverse(*id));
+        let keys: Vec<AccountKey> = provisional.iter().map(|(k, _)| k.clone()).collect();
+        let opened = self.open_accounts(tx, &keys).await?;
+        let real: HashMap<i64, i64> = provisional.iter().map(|(_, id)| *id).zip(opened).collect();
+        let real_of = |id: i64| if id < 0 { real[&id] } else { id };
+        for row in &mut plan.posting_rows {
+            row.account = real_of(row.account);
+        }
+        plan.balances = std::mem::take(&mut plan.balances)
+            .into_iter()
+            .map(|(id, b)| (real_of(id), b))
+            .collect();
+        plan.touched = std::mem::take(&mut plan.touched)
+            .into_iter()
+            .map(real_of)
+            .collect();
+        for id in plan.account_ids.values_mut() {
+            *id = real_of(*id);
+        }
+        Ok(plan)
+    }
+
+    /// Runs what `compose` gathered and commits.
+    async fn apply(&self, mut tx: super::Tx, written: Written) -> Result<Vec<Outcome>, StoreError> {
+        let Written {
+            script,
+            outcomes,
+            account_ids,
+            rows,
+        } = written;
         script.run(&mut tx).await.map_err(claim_conflict)?;
         tx.commit().await?;
         self.remember_accounts(account_ids);
-        self.grew(entry_rows.len() + posting_rows.len() + side.len())
-            .await;
+        self.grew(rows).await;
         Ok(outcomes
             .into_iter()
             .map(|o| o.expect("every entry has an outcome"))
@@ -1339,20 +1336,106 @@ async fn fetch_balances(
     Ok(balances)
 }
 
+/// A judged plan's rows as the statements that write them, and what its writer keeps after the
+/// commit.
+struct Written {
+    script: BoundScript,
+    outcomes: Vec<Option<Outcome>>,
+    account_ids: HashMap<AccountKey, i64>,
+    /// Rows written (entries, postings and side rows), for `Store::grew`.
+    rows: usize,
+}
+
+/// Gathers the statements that write `plan` (whose accounts all have their ids) and `side`, with
+/// their values bound. On PostgreSQL they run as they are gathered, on `conn`, the write's own
+/// transaction; on SQLite they are only gathered (`conn` unused, and may be `None`), in one script
+/// to run under the writer's turn: a batch judged on a reading is gathered before it takes the
+/// turn, so the turn only runs it.
+async fn compose(
+    mut conn: Option<&mut sqlx::AnyConnection>,
+    backend: Backend,
+    plan: Plan,
+    side: &[SideRow],
+) -> Result<Written, StoreError> {
+    let Plan {
+        outcomes,
+        entry_rows,
+        posting_rows,
+        balances,
+        touched,
+        mut heads,
+        account_ids,
+        created_at,
+        ..
+    } = plan;
+    debug_assert!(account_ids.values().all(|id| *id >= 0));
+    // Gathered in one script: the small statements in one round trip, then the large ones.
+    let mut script = Script::default();
+    write_entries(
+        conn.as_deref_mut(),
+        backend,
+        &entry_rows,
+        &created_at,
+        &mut script,
+    )
+    .await?;
+    write_postings(conn.as_deref_mut(), backend, &posting_rows, &mut script).await?;
+    write_balances(
+        conn.as_deref_mut(),
+        backend,
+        &balances,
+        &touched,
+        &mut script,
+    )
+    .await?;
+    // Only the heads that moved: a county of the batch whose entries were all refused (or
+    // were posted before) keeps its head, which on a reading may be older than the ledger's.
+    let written: HashSet<&str> = entry_rows.iter().map(|r| r.county.as_str()).collect();
+    heads.retain(|county, _| written.contains(county.as_str()));
+    write_heads(conn.as_deref_mut(), backend, &heads, &mut script).await?;
+    let standing = |i: usize| {
+        matches!(
+            outcomes.get(i),
+            Some(Some(Outcome::Posted { .. } | Outcome::AlreadyPosted { .. }))
+        )
+    };
+    let new = |i: usize| matches!(outcomes.get(i), Some(Some(Outcome::Posted { .. })));
+    // A claim is made only by an entry posted now: a repeated request claims nothing again.
+    write_side_rows(
+        conn,
+        backend,
+        side.iter().filter(|r| {
+            if CLAIM_TABLES.contains(&r.table) {
+                r.entry.is_none_or(new)
+            } else {
+                r.entry.is_none_or(standing)
+            }
+        }),
+        &mut script,
+    )
+    .await?;
+    Ok(Written {
+        script: script.bind(),
+        rows: entry_rows.len() + posting_rows.len() + side.len(),
+        outcomes,
+        account_ids,
+    })
+}
+
 async fn write_entries(
-    tx: &mut super::Tx,
+    conn: Option<&mut sqlx::AnyConnection>,
+    backend: Backend,
     rows: &[EntryRow],
     created_at: &str,
     script: &mut Script,
 ) -> Result<(), StoreError> {
-    let backend = backend_of(tx);
     BulkInsert {
         head: "INSERT INTO entries (county_code, seq, idem_key, program, entry_date, kind, refers_seq, \
                memo, created_at, content_hash, chain_hash)",
         columns: 11,
         suffix: "",
     }
-    .run_or_script(tx, backend, rows.len(), |r, c| {
+    .run_or_script(conn, backend, rows.len(), |r, c| {
         let row = &rows[r];
         match c {
             0 => Cell::Text(&row.county),
@@ -1373,17 +1456,17 @@ async fn write_entries(
 }
 
 async fn write_postings(
-    tx: &mut super::Tx,
+    conn: Option<&mut sqlx::AnyConnection>,
+    backend: Backend,
     rows: &[PostingRow],
     script: &mut Script,
 ) -> Result<(), StoreError> {
-    let backend = backend_of(tx);
     BulkInsert {
         head: "INSERT INTO postings (county_code, seq, leg, account_id, amount, entry_date, pending)",
         columns: 7,
         suffix: "",
     }
-    .run_or_script(tx, backend, rows.len(), |r, c| {
+    .run_or_script(conn, backend, rows.len(), |r, c| {
         let row = &rows[r];
         match c {
             0 => Cell::Text(&row.county),
@@ -1400,12 +1483,12 @@ async fn write_postings(
 }
 
 async fn write_balances(
-    tx: &mut super::Tx,
+    conn: Option<&mut sqlx::AnyConnection>,
+    backend: Backend,
     balances: &HashMap<i64, Balance>,
     touched: &HashSet<i64>,
     script: &mut Script,
 ) -> Result<(), StoreError> {
-    let backend = backend_of(tx);
     let rows: Vec<(i64, Balance)> = touched
         .iter()
         .map(|id| (*id, balances.get(id).copied().unwrap_or_default()))
@@ -1415,7 +1498,7 @@ async fn write_balances(
         columns: 3,
         suffix: "ON CONFLICT (account_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved",
     }
-    .run_or_script(tx, backend, rows.len(), |r, c| {
+    .run_or_script(conn, backend, rows.len(), |r, c| {
         let (id, b) = &rows[r];
         Cell::Int(match c {
             0 => *id,
@@ -1428,18 +1511,18 @@ async fn write_balances(
 }
 
 async fn write_heads(
-    tx: &mut super::Tx,
+    conn: Option<&mut sqlx::AnyConnection>,
+    backend: Backend,
     heads: &HashMap<String, Head>,
     script: &mut Script,
 ) -> Result<(), StoreError> {
-    let backend = backend_of(tx);
     let heads: Vec<(&String, &Head)> = heads.iter().collect();
     BulkInsert {
         head: "INSERT INTO chain_heads (county_code, seq, chain_hash)",
         columns: 3,
         suffix: "ON CONFLICT (county_code) DO UPDATE SET seq = excluded.seq, chain_hash = excluded.chain_hash",
     }
-    .run_or_script(tx, backend, heads.len(), |r, c| {
+    .run_or_script(conn, backend, heads.len(), |r, c| {
         let (county, head) = heads[r];
         match c {
             0 => Cell::Text(county),
@@ -1507,7 +1590,8 @@ pub struct SideRow {
 }
 
 async fn write_side_rows<'a>(
-    tx: &mut super::Tx,
+    mut conn: Option<&mut sqlx::AnyConnection>,
+    backend: Backend,
     rows: impl Iterator<Item = &'a SideRow>,
     script: &mut Script,
 ) -> Result<(), StoreError> {
@@ -1522,7 +1606,6 @@ async fn write_side_rows<'a>(
         }
     }
     let rows: Vec<&SideRow> = tables.into_iter().flat_map(|(_, g)| g).collect();
-    let backend = backend_of(tx);
     let mut start = 0;
     while start < rows.len() {
         let table = rows[start].table;
@@ -1540,7 +1623,7 @@ async fn write_side_rows<'a>(
             suffix: if claim { "" } else { "ON CONFLICT DO NOTHING" },
         }
         .run_or_script(
-            tx,
+            conn.as_deref_mut(),
             backend,
             group.len(),
             |r, c| match &group[r].values[c] {
