@@ -113,11 +113,6 @@ impl Script {
         BoundScript { queries }
     }
 
-    /// Binds and runs the statements (see [`BoundScript::run`]).
-    pub async fn run(self, conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
-        self.bind().run(conn).await
-    }
-
     /// Rows `start..end` of a bulk insert, as values to bind.
     fn values<'c>(
         columns: usize,
