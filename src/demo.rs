@@ -749,30 +749,51 @@ fn bank_answer(
     Ok(((file(&ok), ok.len()), (file(&failed), failed.len())))
 }
 
-/// (person, amount, unit that paid) for every receivable booked. Read through the claims, keyed by
-/// ID number: every line the demo writes has its claim.
+/// (person, amount, unit that paid) for every receivable booked: the unit of the person's latest
+/// claimed month. Read through the people's claims, month by month (every line the demo writes has
+/// its claim), for all of them at once: asked person by person inside one statement, SQLite built
+/// a temporary index of every claim first.
 async fn recovery_rows(store: &Store) -> Result<Vec<(String, Fen, String)>, StoreError> {
     use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT f.from_owner, f.amount, \
-           (SELECT b.unit_code FROM payout_claims c JOIN payout_batches b ON b.batch_id = c.batch_id \
-            WHERE c.id_number = f.from_owner ORDER BY c.month DESC LIMIT 1) \
-         FROM flow_events f WHERE f.kind = 'recovery' ORDER BY f.entry_key",
+    let booked: Vec<(String, Fen)> = sqlx::query(
+        "SELECT from_owner, amount FROM flow_events WHERE kind = 'recovery' ORDER BY entry_key",
     )
     .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|r| Ok::<_, StoreError>((r.try_get(0)?, Fen(r.try_get(1)?))))
+    .collect::<Result<_, _>>()?;
+    let mut ids: Vec<String> = booked.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let mut conn = store.pool().acquire().await?;
+    let rows = crate::store::fetch_in(
+        &mut conn,
+        store.backend(),
+        &format!(
+            "SELECT c.id_number, c.month, c.attempt, b.unit_code FROM {} \
+             JOIN payout_batches b ON b.batch_id = c.batch_id",
+            flow::payout::person_claims("IN ({list})")
+        ),
+        &[],
+        &ids,
+    )
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                Fen(r.try_get(1)?),
-                r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
-            ))
+    let mut latest: HashMap<String, (String, i64, String)> = HashMap::new();
+    for r in &rows {
+        let claim: (String, i64, String) = (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+        let slot = latest.entry(r.try_get(0)?).or_insert_with(|| claim.clone());
+        if (&claim.0, claim.1) > (&slot.0, slot.1) {
+            *slot = claim;
+        }
+    }
+    Ok(booked
+        .into_iter()
+        .filter_map(|(id, amount)| {
+            let unit = latest.get(&id)?.2.clone();
+            Some((id, amount, unit))
         })
-        .filter(|r: &Result<(String, Fen, String), StoreError>| {
-            r.as_ref().map(|x| !x.2.is_empty()).unwrap_or(true)
-        })
-        .collect()
+        .collect())
 }
 
 /// Released, matched, paid, held, late and recovered per city, from the ledger and the flow records.

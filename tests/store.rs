@@ -2572,9 +2572,10 @@ async fn writers_racing_for_the_same_keys_post_each_once() {
     .await;
 }
 
-/// Migration 0012 on a ledger written before it: each batch line's claim learns its line (a direct
-/// payment's claim none), the claim's key leads with the person, and the lines' person index
-/// gives way to one of the lines no claim names only (the rest are found through their claims).
+/// Migrations 0012 and 0014 on a ledger written before them: each batch line's claim learns its
+/// line (a direct payment's claim none), the lines' person index gives way to one of the lines no
+/// claim names only (the rest are found through their claims), and the claims' months are listed,
+/// through which a person's claims are found (0014: the claims' key leads with program and month).
 #[tokio::test]
 async fn claims_written_before_migration_12_name_their_batch_lines() {
     on_every_backend(|kind| async move {
@@ -2635,6 +2636,36 @@ async fn claims_written_before_migration_12_name_their_batch_lines() {
                 ("P1".into(), "2025-04".into(), "pay:U-A:P1:2025-04".into(), None, None),
                 ("P2".into(), "2025-03".into(), "payment:U-A-MBDK-2025-03-1:2".into(), batch, Some(2)),
             ],
+            "{kind:?}"
+        );
+        let months: Vec<(String, String)> =
+            sqlx::query("SELECT program, month FROM payout_claim_months ORDER BY program, month")
+                .fetch_all(store.pool())
+                .await
+                .expect("claim months")
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+        assert_eq!(
+            months,
+            vec![("MBDK".into(), "2025-03".into()), ("MBDK".into(), "2025-04".into())],
+            "{kind:?}"
+        );
+        // P1's claims, the batch line's and the direct payment's, found as the trace finds them.
+        let p1: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT c.payment_key FROM {} ORDER BY c.month",
+            earmark::flow::payout::person_claims("= $1")
+        )))
+        .bind("P1")
+        .fetch_all(store.pool())
+        .await
+        .expect("P1's claims")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        assert_eq!(
+            p1,
+            vec!["payment:U-A-MBDK-2025-03-1:1".to_string(), "pay:U-A:P1:2025-04".into()],
             "{kind:?}"
         );
         // The line written before claims were kept (P3's, no claim) stays indexed by person.

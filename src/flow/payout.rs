@@ -194,16 +194,12 @@ async fn line_states(
 ) -> Result<HashMap<String, Vec<(&'static str, String)>>, StoreError> {
     let mut states: HashMap<String, Vec<(&'static str, String)>> = HashMap::new();
     for chunk in ids.chunks(4_000) {
-        let sql = format!(
-            "SELECT c.id_number, c.payment_key, r.status, \
-               (SELECT COUNT(*) FROM entries n WHERE n.idem_key = c.payment_key AND n.kind = 'normal') \
-             FROM payout_claims c LEFT JOIN payout_results r ON r.payment_key = c.payment_key \
-             WHERE c.program = $1 AND c.month = $2 AND c.id_number IN ({})",
-            crate::store::in_list(3, chunk.len())
-        );
-        let mut query = sqlx::query(portable(store.backend(), sql))
-            .bind(program.to_string())
-            .bind(month.to_string());
+        let mut query = sqlx::query(portable(
+            store.backend(),
+            line_states_statement(chunk.len()),
+        ))
+        .bind(program.to_string())
+        .bind(month.to_string());
         for id in chunk {
             query = query.bind(id.clone());
         }
@@ -224,6 +220,18 @@ async fn line_states(
     Ok(states)
 }
 
+/// [`line_states`]' statement for `n` people: their attempts at one program-month, found in the
+/// claims' key (program, month, ID number).
+fn line_states_statement(n: usize) -> String {
+    format!(
+        "SELECT c.id_number, c.payment_key, r.status, \
+           (SELECT COUNT(*) FROM entries n WHERE n.idem_key = c.payment_key AND n.kind = 'normal') \
+         FROM payout_claims c LEFT JOIN payout_results r ON r.payment_key = c.payment_key \
+         WHERE c.program = $1 AND c.month = $2 AND c.id_number IN ({})",
+        crate::store::in_list(3, n)
+    )
+}
+
 /// What the state of a person-month's attempts allows: `Ok(attempt)` for the next attempt's number,
 /// or the reason nobody may pay it now.
 fn next_attempt(earlier: &[(&'static str, String)], month: YearMonth) -> Result<i64, String> {
@@ -239,16 +247,27 @@ fn next_attempt(earlier: &[(&'static str, String)], month: YearMonth) -> Result<
 }
 
 /// The payout lines of the persons that `ids` picks (SQL after `id_number`: `= $1`, `IN (…)`), as a
-/// table to select from (`FROM {person_lines} l`): a line its claim names is found through the claim,
-/// keyed by ID number; a line no claim names (`claimed = 0`: written before claims were kept, or by
-/// an import that wrote lines alone) through the index that keeps only those (migration 0012).
+/// table to select from (`FROM {person_lines} l`): a line its claim names is found through the claim
+/// (see [`person_claims`]); a line no claim names (`claimed = 0`: written before claims were kept,
+/// or by an import that wrote lines alone) through the index that keeps only those (migration 0012).
 pub(crate) fn person_lines(ids: &str) -> String {
     format!(
-        "(SELECT l.* FROM payout_claims c \
+        "(SELECT l.* FROM {} \
            JOIN payout_lines l ON l.batch_id = c.batch_id AND l.line_no = c.line_no \
-           WHERE c.id_number {ids} \
          UNION ALL \
-         SELECT l.* FROM payout_lines l WHERE l.claimed = 0 AND l.id_number {ids})"
+         SELECT l.* FROM payout_lines l WHERE l.claimed = 0 AND l.id_number {ids})",
+        person_claims(ids)
+    )
+}
+
+/// The claims of the persons that `ids` picks (SQL after `id_number`), as a table to select from
+/// (`FROM {person_claims}`, named `c`): the claims' key leads with program and month (migration
+/// 0014), so they are looked up month by month, each month that has claims (`payout_claim_months`,
+/// a few dozen rows) taken first; `CROSS JOIN` keeps SQLite from scanning the claims instead.
+pub fn person_claims(ids: &str) -> String {
+    format!(
+        "(SELECT c.* FROM payout_claim_months m CROSS JOIN payout_claims c \
+           WHERE c.program = m.program AND c.month = m.month AND c.id_number {ids}) c"
     )
 }
 
@@ -1495,4 +1514,78 @@ pub async fn pay(
         }
     }
     Ok(Ok(outcomes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite makes for `sql` (EXPLAIN QUERY PLAN's details), with `binds` text values.
+    async fn plan(store: &Store, sql: &str, binds: &[&str]) -> Vec<String> {
+        let explain = portable(store.backend(), format!("EXPLAIN QUERY PLAN {sql}"));
+        let mut query = sqlx::query(explain);
+        for b in binds {
+            query = query.bind(b.to_string());
+        }
+        query
+            .fetch_all(store.pool())
+            .await
+            .expect("plan")
+            .iter()
+            .map(|r| r.try_get::<String, _>(3).expect("detail"))
+            .collect()
+    }
+
+    /// The claims are keyed by program and month first (migration 0014), so a batch's claims land
+    /// together; a person's are then found month by month, each claimed month looked up in the key,
+    /// never by reading every claim. And a batch's check of its people's earlier attempts
+    /// (`line_states`) looks its month up the same way.
+    #[tokio::test]
+    async fn a_persons_claims_and_a_batchs_are_looked_up_in_the_claims_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("plan.db").to_str().expect("path"))
+            .await
+            .expect("open");
+        let looked_up = |plan: &[String]| {
+            plan.iter().any(|d| {
+                d.starts_with("SEARCH c USING INDEX sqlite_autoindex_payout_claims_1")
+                    && d.contains("program=? AND month=? AND id_number=?")
+            }) && !plan.iter().any(|d| d.starts_with("SCAN c"))
+        };
+        for (sql, binds) in [
+            (
+                format!("SELECT c.payment_key FROM {}", person_claims("= $1")),
+                vec!["440511199001010011"],
+            ),
+            (
+                format!("SELECT c.payment_key FROM {}", person_claims("IN ($1, $2)")),
+                vec!["440511199001010011", "440511199001010029"],
+            ),
+            (
+                format!("SELECT l.amount FROM {} l", person_lines("IN ($1, $2)")),
+                vec!["440511199001010011", "440511199001010029"],
+            ),
+            (
+                line_states_statement(2),
+                vec![
+                    "MBDK",
+                    "2025-03",
+                    "440511199001010011",
+                    "440511199001010029",
+                ],
+            ),
+        ] {
+            let plan = plan(&store, &sql, &binds).await;
+            assert!(looked_up(&plan), "{sql}: {plan:?}");
+        }
+        // Without the months taken first, the same question reads every claim: what the test
+        // above rules out.
+        let scan = plan(
+            &store,
+            "SELECT c.payment_key FROM payout_claims c WHERE c.id_number = $1",
+            &["440511199001010011"],
+        )
+        .await;
+        assert!(!looked_up(&scan), "{scan:?}");
+    }
 }

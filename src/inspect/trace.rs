@@ -514,8 +514,10 @@ pub async fn trace_person(
             "SELECT c.month, c.attempt, c.amount, c.payment_key, e.entry_date, e.memo, \
                (SELECT COUNT(*) FROM entries r WHERE r.county_code = e.county_code \
                 AND r.refers_seq = e.seq AND r.kind = 'reversal') \
-             FROM payout_claims c LEFT JOIN entries e ON e.idem_key = c.payment_key \
-             WHERE c.program = $1 AND c.id_number = $2 ORDER BY c.month, c.attempt"
+             FROM payout_claim_months m CROSS JOIN payout_claims c \
+             LEFT JOIN entries e ON e.idem_key = c.payment_key \
+             WHERE m.program = $1 AND c.program = m.program AND c.month = m.month \
+               AND c.id_number = $2 ORDER BY c.month, c.attempt"
                 .into(),
         ))
         .bind(program_code.clone())

@@ -1595,11 +1595,16 @@ async fn write_side_rows<'a>(
     rows: impl Iterator<Item = &'a SideRow>,
     script: &mut Script,
 ) -> Result<(), StoreError> {
+    let rows: Vec<&SideRow> = rows.collect();
+    // Each claim's (program, month) is listed once in payout_claim_months, through which a
+    // person's claims are found (the claims' key leads with the month; migration 0014): written
+    // here, with the claims, so that no writer of claims can leave one out.
+    let months = claim_months(&rows);
     // Group the rows by table (tables in order of first appearance, rows in their order) so they go
     // in multi-row statements: a payout batch's claim and line rows alternate, and grouping only
     // consecutive rows wrote them one row per statement.
     let mut tables: Vec<(&'static str, Vec<&SideRow>)> = Vec::new();
-    for row in rows {
+    for row in rows.into_iter().chain(&months) {
         match tables.iter_mut().find(|(t, _)| *t == row.table) {
             Some((_, group)) => group.push(row),
             None => tables.push((row.table, vec![row])),
@@ -1646,6 +1651,40 @@ async fn write_side_rows<'a>(
         start = end;
     }
     Ok(())
+}
+
+/// The table listing every month that has claims, per program: what a person's claims are looked
+/// up by (see migration 0014).
+pub(crate) const CLAIM_MONTHS: &str = "payout_claim_months";
+
+/// One `payout_claim_months` row for each (program, month) the claims among `rows` name, in the
+/// order first named.
+fn claim_months(rows: &[&SideRow]) -> Vec<SideRow> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for row in rows.iter().filter(|r| CLAIM_TABLES.contains(&r.table)) {
+        let value = |name: &str| {
+            row.columns
+                .iter()
+                .position(|c| *c == name)
+                .and_then(|i| match &row.values[i] {
+                    SideValue::Text(t) => Some(t.as_str()),
+                    _ => None,
+                })
+        };
+        if let (Some(program), Some(month)) = (value("program"), value("month"))
+            && !seen.contains(&(program, month))
+        {
+            seen.push((program, month));
+        }
+    }
+    seen.into_iter()
+        .map(|(program, month)| SideRow {
+            entry: None,
+            table: CLAIM_MONTHS,
+            columns: &["program", "month"],
+            values: vec![program.into(), month.into()],
+        })
+        .collect()
 }
 
 fn claimed_meanwhile(table: &str) -> StoreError {
