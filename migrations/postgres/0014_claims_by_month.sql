@@ -1,8 +1,9 @@
--- A payout batch's claims land in one part of their key: the key leads with the program and month,
--- as a batch's lines do, no longer with the ID number (see the SQLite migration). "This person's
--- claims" is one lookup per claimed month, listed in payout_claim_months (written with the claims).
-ALTER TABLE payout_claims DROP CONSTRAINT payout_claims_pkey;
-ALTER TABLE payout_claims ADD PRIMARY KEY (program, month, id_number, attempt);
+-- "This person's claims" is one lookup per claimed month, listed in payout_claim_months (written
+-- with the claims; see the SQLite migration). On SQLite the claims' key now leads with program and
+-- month, so a batch's claims land together; here it keeps leading with the ID number (the same
+-- columns, so the same uniqueness): led by the month, the key put every stream's claims of a month
+-- in one part of it, and a batch's lookup of its people's earlier attempts took three times as
+-- long (10-county year: 5.8 ms against 2.0 ms a batch; the province 365 s against 258 s).
 CREATE TABLE payout_claim_months (
     program TEXT NOT NULL,
     month   TEXT NOT NULL,
