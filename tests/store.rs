@@ -2575,7 +2575,8 @@ async fn writers_racing_for_the_same_keys_post_each_once() {
 /// Migrations 0012 and 0014 on a ledger written before them: each batch line's claim learns its
 /// line (a direct payment's claim none), the lines' person index gives way to one of the lines no
 /// claim names only (the rest are found through their claims), and the claims' months are listed,
-/// through which a person's claims are found (0014: the claims' key leads with program and month).
+/// through which a person's claims are found (0014; on SQLite the claims' key now leads with
+/// program and month).
 #[tokio::test]
 async fn claims_written_before_migration_12_name_their_batch_lines() {
     on_every_backend(|kind| async move {

@@ -261,9 +261,10 @@ pub(crate) fn person_lines(ids: &str) -> String {
 }
 
 /// The claims of the persons that `ids` picks (SQL after `id_number`), as a table to select from
-/// (`FROM {person_claims}`, named `c`): the claims' key leads with program and month (migration
-/// 0014), so they are looked up month by month, each month that has claims (`payout_claim_months`,
-/// a few dozen rows) taken first; `CROSS JOIN` keeps SQLite from scanning the claims instead.
+/// (`FROM {person_claims}`, named `c`), looked up month by month, each month that has claims
+/// (`payout_claim_months`, a few dozen rows) taken first: on SQLite the claims' key leads with
+/// program and month (migration 0014), and `CROSS JOIN` keeps it from scanning the claims instead;
+/// PostgreSQL's key still leads with the ID number, and the same lookup finds them there.
 pub fn person_claims(ids: &str) -> String {
     format!(
         "(SELECT c.* FROM payout_claim_months m CROSS JOIN payout_claims c \
@@ -1536,7 +1537,7 @@ mod tests {
             .collect()
     }
 
-    /// The claims are keyed by program and month first (migration 0014), so a batch's claims land
+    /// On SQLite the claims are keyed by program and month first (migration 0014), so a batch's claims land
     /// together; a person's are then found month by month, each claimed month looked up in the key,
     /// never by reading every claim. And a batch's check of its people's earlier attempts
     /// (`line_states`) looks its month up the same way.

@@ -1597,7 +1597,7 @@ async fn write_side_rows<'a>(
 ) -> Result<(), StoreError> {
     let rows: Vec<&SideRow> = rows.collect();
     // Each claim's (program, month) is listed once in payout_claim_months, through which a
-    // person's claims are found (the claims' key leads with the month; migration 0014): written
+    // person's claims are found (SQLite's claims key leads with the month; migration 0014): written
     // here, with the claims, so that no writer of claims can leave one out.
     let months = claim_months(&rows);
     // Group the rows by table (tables in order of first appearance, rows in their order) so they go
