@@ -1537,9 +1537,9 @@ mod tests {
             .collect()
     }
 
-    /// On SQLite the claims are keyed by program and month first (migration 0014), so a batch's claims land
-    /// together; a person's are then found month by month, each claimed month looked up in the key,
-    /// never by reading every claim. And a batch's check of its people's earlier attempts
+    /// On SQLite the claims are keyed by program and month first (migration 0014), so a batch's
+    /// claims land together; a person's are then found month by month, each claimed month looked
+    /// up in the key, never by reading every claim. And a batch's check of its people's earlier attempts
     /// (`line_states`) looks its month up the same way.
     #[tokio::test]
     async fn a_persons_claims_and_a_batchs_are_looked_up_in_the_claims_key() {

@@ -1655,7 +1655,7 @@ async fn write_side_rows<'a>(
 
 /// The table listing every month that has claims, per program: what a person's claims are looked
 /// up by (see migration 0014).
-pub(crate) const CLAIM_MONTHS: &str = "payout_claim_months";
+const CLAIM_MONTHS: &str = "payout_claim_months";
 
 /// One `payout_claim_months` row for each (program, month) the claims among `rows` name, in the
 /// order first named.
