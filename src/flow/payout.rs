@@ -1520,22 +1520,7 @@ pub async fn pay(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The plan SQLite makes for `sql` (EXPLAIN QUERY PLAN's details), with `binds` text values.
-    async fn plan(store: &Store, sql: &str, binds: &[&str]) -> Vec<String> {
-        let explain = portable(store.backend(), format!("EXPLAIN QUERY PLAN {sql}"));
-        let mut query = sqlx::query(explain);
-        for b in binds {
-            query = query.bind(b.to_string());
-        }
-        query
-            .fetch_all(store.pool())
-            .await
-            .expect("plan")
-            .iter()
-            .map(|r| r.try_get::<String, _>(3).expect("detail"))
-            .collect()
-    }
+    use crate::store::sqlite_plan as plan;
 
     /// On SQLite the claims are keyed by program and month first (migration 0014), so a batch's
     /// claims land together; a person's are then found month by month, each claimed month looked

@@ -8,6 +8,8 @@ pub mod bulk;
 pub(crate) mod packed;
 mod post;
 mod query;
+#[cfg(test)]
+pub(crate) use query::sqlite_plan;
 mod roster;
 mod scan;
 

@@ -122,6 +122,24 @@ fn balances_statement(filter: &BalanceFilter) -> (String, Vec<String>) {
     (format!("{sql} ORDER BY 1, 2, 3, 4"), params)
 }
 
+/// SQLite's plan for `sql` with `binds` as text values: EXPLAIN QUERY PLAN's details, for tests
+/// that hold a statement to the index it must use.
+#[cfg(test)]
+pub(crate) async fn sqlite_plan(store: &Store, sql: &str, binds: &[&str]) -> Vec<String> {
+    let explain = portable(store.backend(), format!("EXPLAIN QUERY PLAN {sql}"));
+    let mut query = sqlx::query(explain);
+    for b in binds {
+        query = query.bind(b.to_string());
+    }
+    query
+        .fetch_all(store.pool())
+        .await
+        .expect("plan")
+        .iter()
+        .map(|r| r.try_get::<String, _>(3).expect("detail"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,18 +175,8 @@ mod tests {
             },
         ] {
             let (sql, params) = balances_statement(&filter);
-            let explain = portable(store.backend(), format!("EXPLAIN QUERY PLAN {sql}"));
-            let mut query = sqlx::query(explain);
-            for p in params {
-                query = query.bind(p);
-            }
-            let plan: Vec<String> = query
-                .fetch_all(store.pool())
-                .await
-                .expect("plan")
-                .iter()
-                .map(|r| r.try_get::<String, _>(3).expect("detail"))
-                .collect();
+            let params: Vec<&str> = params.iter().map(String::as_str).collect();
+            let plan = sqlite_plan(&store, &sql, &params).await;
             assert!(
                 plan.iter()
                     .any(|d| d.contains("p USING INDEX postings_account")),
