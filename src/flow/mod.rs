@@ -758,10 +758,7 @@ mod tests {
     /// give, and a county with an owed person lacking a unit carries `unit_needs`' refusal.
     #[tokio::test]
     async fn period_needs_are_the_county_and_unit_needs_of_one_pricing() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path().join("l.db").to_str().expect("path"))
-            .await
-            .expect("open");
+        let (store, _dir) = crate::store::temp_sqlite().await;
         store.init().await.expect("init");
         let program = store.program("MBDK").await.expect("MBDK");
         let unit = |code: &str, county: &str| Unit {

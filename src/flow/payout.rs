@@ -1524,14 +1524,11 @@ mod tests {
 
     /// On SQLite the claims are keyed by program and month first (migration 0014), so a batch's
     /// claims land together; a person's are then found month by month, each claimed month looked
-    /// up in the key, never by reading every claim. And a batch's check of its people's earlier attempts
-    /// (`line_states`) looks its month up the same way.
+    /// up in the key, never by reading every claim. And a batch's check of its people's earlier
+    /// attempts (`line_states`) looks its month up the same way.
     #[tokio::test]
     async fn a_persons_claims_and_a_batchs_are_looked_up_in_the_claims_key() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path().join("plan.db").to_str().expect("path"))
-            .await
-            .expect("open");
+        let (store, _dir) = crate::store::temp_sqlite().await;
         let looked_up = |plan: &[String]| {
             plan.iter().any(|d| {
                 d.starts_with("SEARCH c USING INDEX sqlite_autoindex_payout_claims_1")

@@ -10,6 +10,16 @@ mod post;
 mod query;
 #[cfg(test)]
 pub(crate) use query::sqlite_plan;
+
+/// A store on a new SQLite file in a temporary folder (kept while the folder lives), for unit tests.
+#[cfg(test)]
+pub(crate) async fn temp_sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path().join("test.db").to_str().expect("path"))
+        .await
+        .expect("open");
+    (store, dir)
+}
 mod roster;
 mod scan;
 

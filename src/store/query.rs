@@ -150,10 +150,7 @@ mod tests {
     /// question would read the whole county's postings instead).
     #[tokio::test]
     async fn balances_as_of_a_date_read_postings_through_the_index_of_postings_that_moved() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path().join("plan.db").to_str().expect("path"))
-            .await
-            .expect("open");
+        let (store, _dir) = crate::store::temp_sqlite().await;
         let index: String = sqlx::query_scalar(
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'postings_account'",
         )
