@@ -6,7 +6,9 @@ use chrono::NaiveDate;
 use sqlx::Row;
 
 use super::bulk::{BulkInsert, Cell};
-use super::{PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, portable};
+use super::{
+    IN_LIST_MAX, PARAMS_PER_STATEMENT_MAX, Store, StoreError, in_list, in_query, portable,
+};
 use crate::calendar::YearMonth;
 use crate::id_number::{IdNumber, Sex};
 use crate::roster::{LEAVE_REASONS, LifeEvent, RosterEntry};
@@ -62,10 +64,11 @@ fn parse_stored_date(text: Option<&str>) -> Result<Option<NaiveDate>, StoreError
 /// people into one row: a province-year reads about six million roster rows (each release,
 /// disbursement and payout batch), which row by row through sqlx cost about 12 µs a person.
 ///
-/// A `Narrow` filter (one unit, a list of ID numbers) groups by `county_code || ''`: grouped by the
-/// bare column, SQLite walks the `(program, county_code)` index to save the grouping's sort, which
-/// reads the program's whole roster to find one unit's people (52 ms a batch at province scale,
-/// half the payouts' database time) where the unit's own index finds them in 0.4 ms.
+/// A `Narrow` filter (one unit, a list of ID numbers) is one row, not grouped: grouped by the bare
+/// `county_code`, SQLite walked the `(program, county_code)` index to save the grouping's sort,
+/// reading the program's whole roster to find one unit's people (52 ms a batch at province scale,
+/// half the payouts' database time) where the unit's own index finds them in 0.4 ms; grouped by
+/// `county_code || ''` it sorted every person once for the groups and again for the order.
 fn packed_roster_sql(filter: &str, reach: Reach) -> String {
     let fields: Vec<String> = ROSTER_COLUMNS
         .split(',')
@@ -75,16 +78,18 @@ fn packed_roster_sql(filter: &str, reach: Reach) -> String {
         })
         .collect();
     let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-    let group = match reach {
-        Reach::Wide => "county_code",
-        Reach::Narrow => "county_code || ''",
+    let rest = match reach {
+        Reach::Wide => format!(
+            "FROM roster WHERE {filter} GROUP BY county_code ORDER BY MIN(county_code)"
+        ),
+        Reach::Narrow => format!("FROM roster WHERE {filter}"),
     };
-    super::packed::select(
-        &fields,
-        Some("id_number"),
-        &format!("FROM roster WHERE {filter} GROUP BY {group} ORDER BY MIN(county_code)"),
-    )
+    super::packed::select(&fields, Some("id_number"), &rest)
 }
+
+/// The filter of a packed read of a list of people (`{list}` filled by [`in_query`], padded on
+/// SQLite so that a retry's few people and the next retry's find the statement prepared).
+const BY_IDS: &str = "program = $1 AND id_number IN ({list})";
 
 /// How much of a roster a packed read's filter selects (see [`packed_roster_sql`]).
 #[derive(Clone, Copy)]
@@ -181,18 +186,10 @@ impl Store {
         ids: &[&str],
     ) -> Result<HashMap<String, RosterEntry>, StoreError> {
         let mut found = HashMap::new();
-        for chunk in ids.chunks(PARAMS_PER_STATEMENT_MAX - 1) {
-            let sql = packed_roster_sql(
-                &format!(
-                    "program = $1 AND id_number IN ({})",
-                    in_list(2, chunk.len())
-                ),
-                Reach::Narrow,
-            );
-            let mut query = sqlx::query(portable(self.backend, sql)).bind(program.to_string());
-            for id in chunk {
-                query = query.bind(id.to_string());
-            }
+        let sql = packed_roster_sql(BY_IDS, Reach::Narrow);
+        for chunk in ids.chunks(IN_LIST_MAX) {
+            let chunk: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
+            let query = in_query(self.backend, &sql, &[program], &chunk);
             let mut entries = Vec::new();
             fetch_packed(query, &mut **tx, &mut entries).await?;
             found.extend(entries.into_iter().map(|e| (e.id_number.clone(), e)));
@@ -422,18 +419,9 @@ impl Store {
         ids: &[String],
     ) -> Result<Vec<RosterEntry>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(PARAMS_PER_STATEMENT_MAX - 1) {
-            let sql = packed_roster_sql(
-                &format!(
-                    "program = $1 AND id_number IN ({})",
-                    in_list(2, chunk.len())
-                ),
-                Reach::Narrow,
-            );
-            let mut query = sqlx::query(portable(self.backend, sql)).bind(program.to_string());
-            for id in chunk {
-                query = query.bind(id.clone());
-            }
+        let sql = packed_roster_sql(BY_IDS, Reach::Narrow);
+        for chunk in ids.chunks(IN_LIST_MAX) {
+            let query = in_query(self.backend, &sql, &[program], chunk);
             fetch_packed(query, self.pool(), &mut out).await?;
         }
         Ok(out)
@@ -764,5 +752,46 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite_plan as plan;
+
+    /// A unit's people are found through the unit's own index and a list of people through the
+    /// roster's key, each read as one row: no grouping, so no sort for it. Grouped by the bare
+    /// county (the control) SQLite walks the program's whole county index instead.
+    #[tokio::test]
+    async fn a_units_people_and_a_list_of_people_are_read_by_their_own_index_unsorted_for_groups() {
+        let (store, _dir) = crate::store::temp_sqlite().await;
+        let by_ids = BY_IDS.replace("{list}", &in_list(2, 2));
+        for (filter, binds, index) in [
+            (
+                "program = $1 AND unit_code = $2",
+                vec!["MBDK", "E44051100"],
+                "SEARCH roster USING INDEX roster_unit (program=? AND unit_code=?)",
+            ),
+            (
+                by_ids.as_str(),
+                vec!["MBDK", "440511199001010011", "440511199001010012"],
+                "SEARCH roster USING INDEX sqlite_autoindex_roster_1 (program=? AND id_number=?)",
+            ),
+        ] {
+            let sql = packed_roster_sql(filter, Reach::Narrow);
+            let details = plan(&store, &sql, &binds).await;
+            assert!(details.iter().any(|d| d == index), "{filter}: {details:?}");
+            assert!(
+                !details.iter().any(|d| d.contains("GROUP BY")),
+                "{filter}: {details:?}"
+            );
+        }
+        let grouped = packed_roster_sql("program = $1 AND unit_code = $2", Reach::Wide);
+        let details = plan(&store, &grouped, &["MBDK", "E44051100"]).await;
+        assert!(
+            details.iter().any(|d| d.contains("INDEX roster_county")),
+            "the control: {details:?}"
+        );
     }
 }
