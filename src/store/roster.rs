@@ -79,9 +79,9 @@ fn packed_roster_sql(filter: &str, reach: Reach) -> String {
         .collect();
     let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
     let rest = match reach {
-        Reach::Wide => format!(
-            "FROM roster WHERE {filter} GROUP BY county_code ORDER BY MIN(county_code)"
-        ),
+        Reach::Wide => {
+            format!("FROM roster WHERE {filter} GROUP BY county_code ORDER BY MIN(county_code)")
+        }
         Reach::Narrow => format!("FROM roster WHERE {filter}"),
     };
     super::packed::select(&fields, Some("id_number"), &rest)
