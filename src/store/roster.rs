@@ -87,8 +87,7 @@ fn packed_roster_sql(filter: &str, reach: Reach) -> String {
     super::packed::select(&fields, Some("id_number"), &rest)
 }
 
-/// The filter of a packed read of a list of people (`{list}` filled by [`in_query`], padded on
-/// SQLite so that a retry's few people and the next retry's find the statement prepared).
+/// The filter of a packed read of a list of people (see [`fetch_by_ids`]).
 const BY_IDS: &str = "program = $1 AND id_number IN ({list})";
 
 /// How much of a roster a packed read's filter selects (see [`packed_roster_sql`]).
@@ -114,6 +113,24 @@ where
         Ok(())
     })
     .await
+}
+
+/// `program`'s roster entries of these ID numbers (absent ones left out), read list by list: each
+/// list's IN filled by [`in_query`], padded on SQLite so that a retry's few people and the next
+/// retry's find the statement prepared.
+async fn fetch_by_ids(
+    backend: super::Backend,
+    conn: &mut sqlx::AnyConnection,
+    program: &str,
+    ids: &[String],
+    out: &mut Vec<RosterEntry>,
+) -> Result<(), StoreError> {
+    let sql = packed_roster_sql(BY_IDS, Reach::Narrow);
+    for chunk in ids.chunks(IN_LIST_MAX) {
+        let query = in_query(backend, &sql, &[program], chunk);
+        fetch_packed(query, &mut *conn, out).await?;
+    }
+    Ok(())
 }
 
 fn entry_from_fields(f: &[Option<&str>]) -> Result<RosterEntry, StoreError> {
@@ -185,15 +202,13 @@ impl Store {
         program: &str,
         ids: &[&str],
     ) -> Result<HashMap<String, RosterEntry>, StoreError> {
-        let mut found = HashMap::new();
-        let sql = packed_roster_sql(BY_IDS, Reach::Narrow);
-        for chunk in ids.chunks(IN_LIST_MAX) {
-            let chunk: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
-            let query = in_query(self.backend, &sql, &[program], &chunk);
-            let mut entries = Vec::new();
-            fetch_packed(query, &mut **tx, &mut entries).await?;
-            found.extend(entries.into_iter().map(|e| (e.id_number.clone(), e)));
-        }
+        let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let mut entries = Vec::with_capacity(ids.len());
+        fetch_by_ids(self.backend, tx, program, &ids, &mut entries).await?;
+        let found = entries
+            .into_iter()
+            .map(|e| (e.id_number.clone(), e))
+            .collect();
         Ok(found)
     }
 
@@ -419,11 +434,8 @@ impl Store {
         ids: &[String],
     ) -> Result<Vec<RosterEntry>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
-        let sql = packed_roster_sql(BY_IDS, Reach::Narrow);
-        for chunk in ids.chunks(IN_LIST_MAX) {
-            let query = in_query(self.backend, &sql, &[program], chunk);
-            fetch_packed(query, self.pool(), &mut out).await?;
-        }
+        let mut conn = self.pool().acquire().await?;
+        fetch_by_ids(self.backend, &mut conn, program, ids, &mut out).await?;
         Ok(out)
     }
 
