@@ -2713,3 +2713,41 @@ async fn claims_written_before_migration_12_name_their_batch_lines() {
     })
     .await;
 }
+
+/// PostgreSQL can answer a new batch's count of its unit's batches of the month from the unit's
+/// index (migration 0015; SQLite's plan is held in `flow::payout`'s tests). Sequential scans are
+/// switched off for the question, since on a table this small the planner would rightly prefer one:
+/// without the index it has nothing else and the plan still scans.
+#[tokio::test]
+async fn postgres_counts_a_units_batches_of_the_month_through_their_index() {
+    if !common::backends().contains(&Kind::Postgres) {
+        return;
+    }
+    let db = common::fresh_db(Kind::Postgres).await;
+    let store = Store::open(&db.url).await.expect("open store");
+    let mut conn = store.pool().acquire().await.expect("connection");
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .expect("set");
+    let sql = format!("EXPLAIN {}", earmark::flow::payout::BATCHES_OF_A_UNIT_MONTH);
+    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind("E44051100")
+        .bind("MBDK")
+        .bind("2025-03")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("explain")
+        .iter()
+        .map(|r| r.try_get::<String, _>(0).expect("plan line"))
+        .collect();
+    sqlx::query("RESET enable_seqscan")
+        .execute(&mut *conn)
+        .await
+        .expect("reset");
+    assert!(
+        plan.iter().any(|l| l.contains("using payout_batches_unit")),
+        "{plan:#?}"
+    );
+    assert!(!plan.iter().any(|l| l.contains("Seq Scan")), "{plan:#?}");
+}

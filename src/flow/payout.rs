@@ -220,6 +220,11 @@ async fn line_states(
     Ok(states)
 }
 
+/// How many batches a unit has made for a program's month: the next batch's number is one more.
+/// Answered by the index `payout_batches_unit` (migration 0015), not by reading every batch.
+pub const BATCHES_OF_A_UNIT_MONTH: &str =
+    "SELECT COUNT(*) FROM payout_batches WHERE unit_code = $1 AND program = $2 AND month = $3";
+
 /// [`line_states`]' statement for `n` people: their attempts at one program-month, found in the
 /// claims' key (program, month, ID number).
 fn line_states_statement(n: usize) -> String {
@@ -475,15 +480,13 @@ pub async fn create(store: &Store, request: PayoutRequest<'_>) -> Result<PayoutR
         )));
     }
     let warnings = shared_accounts(&payable);
-    let batches_before = sqlx::query(
-        "SELECT COUNT(*) FROM payout_batches WHERE unit_code = $1 AND program = $2 AND month = $3",
-    )
-    .bind(unit.code.clone())
-    .bind(program.code().to_string())
-    .bind(month.to_string())
-    .fetch_one(store.pool())
-    .await?
-    .try_get::<i64, _>(0)?;
+    let batches_before = sqlx::query(BATCHES_OF_A_UNIT_MONTH)
+        .bind(unit.code.clone())
+        .bind(program.code().to_string())
+        .bind(month.to_string())
+        .fetch_one(store.pool())
+        .await?
+        .try_get::<i64, _>(0)?;
     let batch_id = format!(
         "{}-{}-{}-{}",
         unit.code,
@@ -1521,6 +1524,29 @@ pub async fn pay(
 mod tests {
     use super::*;
     use crate::store::sqlite_plan as plan;
+
+    /// A new batch's number counts the unit's batches of the month through the unit's index
+    /// (migration 0015): read by scanning, every batch of a year cost more than the one before.
+    #[tokio::test]
+    async fn a_new_batch_counts_its_units_batches_of_the_month_through_their_index() {
+        let (store, _dir) = crate::store::temp_sqlite().await;
+        let details = plan(
+            &store,
+            BATCHES_OF_A_UNIT_MONTH,
+            &["E44051100", "MBDK", "2025-03"],
+        )
+        .await;
+        assert!(
+            details.iter().any(|d| d
+                .starts_with("SEARCH payout_batches USING COVERING INDEX payout_batches_unit")
+                && d.contains("unit_code=? AND program=? AND month=?")),
+            "{details:?}"
+        );
+        assert!(
+            !details.iter().any(|d| d.starts_with("SCAN")),
+            "{details:?}"
+        );
+    }
 
     /// On SQLite the claims are keyed by program and month first (migration 0014), so a batch's
     /// claims land together; a person's are then found month by month, each claimed month looked
